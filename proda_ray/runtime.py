@@ -1,0 +1,50 @@
+"""Ray start-up: attach to a cluster, or start a local single-node Ray sized for the machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None,
+               quiet: bool = True) -> None:
+    """Connect to ``address`` ("auto", "ray://…", "host:port"), or start a local Ray.
+
+    Does nothing if Ray is already initialized (tests share one instance per session).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Small inputs: do not bin-pack many small Parquet files into one 128 MiB block
+    # (that would leave one worker doing everything; see docs/platform.md).
+    os.environ.setdefault("RAY_DATA_PARQUET_BIN_PACKING_BYTES", str(8 * 2**20))
+    kwargs: dict = {"log_to_driver": not quiet, "configure_logging": not quiet}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
+    log.info("ray: %s", ray.cluster_resources())
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def worker_count(requested: int | None) -> int:
+    """Parallel tasks/actors for a CPU stage: the request, capped by the cluster's CPUs."""
+    cpus = cluster_cpus()
+    return max(1, min(requested, cpus) if requested else cpus)
+
+
+def configure_data_context(show_progress: bool) -> None:
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = show_progress
+    ctx.print_on_execution_start = show_progress

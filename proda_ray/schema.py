@@ -1,0 +1,228 @@
+"""Every table's Arrow schema, in one place.
+
+Tables of the corpus ("spec") stage are final; the knowledge, tester, builder, evaluation and
+debugger tables are first drafts that their issues will refine. Every row carries its id and
+its provenance (DESIGN §3): statement -> chain -> chunk -> document (+ character offsets),
+concept -> statements, bench item -> chain/statements/concepts, SFT sample ->
+statements/concepts, patch -> failed items -> nodes.
+
+Rejected rows of any table go to ``<table>.rejected`` with the schema ``REJECTED``: one row per
+dropped input, with a machine-readable ``reason`` and a human-readable ``detail``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_str = pa.string()
+_strs = pa.list_(pa.string())
+
+DOCUMENTS = pa.schema(
+    [
+        pa.field("doc_id", _str, nullable=False),  # doc-<hash of source key>
+        pa.field("source_path", _str, nullable=False),  # file, relative to its corpus root
+        pa.field("source_id", _str),  # the record's own id, when the format has one
+        pa.field("format", _str, nullable=False),  # jsonl | parquet | text | markdown | html | pdf | docx
+        pa.field("title", _str),
+        pa.field("text", _str, nullable=False),  # normalized text; chunk offsets index into it
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("n_words", pa.int64(), nullable=False),
+        pa.field("language", _str),  # ISO 639-1 guess, or "und"
+        pa.field("encoding", _str),  # the encoding the bytes were decoded from
+        pa.field("content_hash", _str, nullable=False),  # exact-duplicate key
+        pa.field("discipline_code", _str),  # e.g. "001"
+        pa.field("discipline", _str),  # e.g. "Physics"
+        pa.field("discipline_source", _str),  # metadata | embedding | default
+        pa.field("discipline_score", pa.float32()),  # cosine similarity (embedding) or 1.0
+        pa.field("metadata_json", _str),  # every other input field, as JSON
+    ]
+)
+
+CHUNKS = pa.schema(
+    [
+        pa.field("chunk_id", _str, nullable=False),  # chunk-<hash of doc_id + text + occurrence>
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),  # order within the document
+        pa.field("char_start", pa.int64(), nullable=False),  # documents.text[char_start:char_end]
+        pa.field("char_end", pa.int64(), nullable=False),
+        pa.field("section_path", _strs, nullable=False),  # headings enclosing the chunk
+        pa.field("text", _str, nullable=False),
+        pa.field("n_tokens", pa.int32(), nullable=False),  # by the configured tokenizer
+        pa.field("n_words", pa.int32(), nullable=False),
+        pa.field("content_hash", _str, nullable=False),
+        pa.field("quality_score", pa.float32(), nullable=False),
+        pa.field("quality_signals_json", _str, nullable=False),
+        pa.field("discipline_code", _str),
+        pa.field("discipline", _str),
+        pa.field("title", _str),
+        pa.field("source_path", _str, nullable=False),
+    ]
+)
+
+REJECTED = pa.schema(
+    [
+        pa.field("id", _str),  # doc_id / chunk_id / …; null when the input never got one
+        pa.field("source_path", _str),
+        pa.field("source_id", _str),
+        pa.field("step", _str, nullable=False),  # read | decode | normalize | quality | dedup | …
+        pa.field("reason", _str, nullable=False),  # machine-readable, e.g. near_duplicate
+        pa.field("detail", _str),  # human-readable explanation
+        pa.field("duplicate_of", _str),  # the kept representative, for dedup drops
+        pa.field("preview", _str),  # the first characters of the dropped text, if any
+    ]
+)
+
+# --- drafts for later stages (ids and provenance first; fields follow the method) ---------
+
+CHAINS = pa.schema(
+    [
+        pa.field("chain_id", _str, nullable=False),
+        pa.field("chunk_id", _str, nullable=False),
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("discipline_code", _str),
+        pa.field("domain_context", _str),
+        pa.field("process_name", _str, nullable=False),
+        pa.field("narrative_summary", _str),
+        pa.field("preconditions", _strs),
+        pa.field("negative_constraints", _strs),
+        pa.field("steps", _strs, nullable=False),
+        pa.field("statement_ids", _strs),
+    ]
+)
+
+STATEMENTS = pa.schema(
+    [
+        pa.field("statement_id", _str, nullable=False),
+        pa.field("chain_id", _str, nullable=False),
+        pa.field("chunk_id", _str, nullable=False),
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("step_index", pa.int32()),  # the (i, i+1) step pair it links
+        pa.field("subject", _str, nullable=False),
+        pa.field("predicate", _str, nullable=False),
+        pa.field("object", _str, nullable=False),
+        pa.field("source_quote", _str, nullable=False),
+        pa.field("quote_char_start", pa.int64(), nullable=False),  # offsets into the chunk text
+        pa.field("quote_char_end", pa.int64(), nullable=False),
+        pa.field("grounding", _str, nullable=False),  # exact | normalized
+        pa.field("concept_ids", _strs),
+    ]
+)
+
+CONCEPTS = pa.schema(
+    [
+        pa.field("concept_id", _str, nullable=False),
+        pa.field("term", _str, nullable=False),
+        pa.field("aliases", _strs),
+        pa.field("type", _str),
+        pa.field("definition", _str),
+        pa.field("statement_ids", _strs, nullable=False),
+        pa.field("discipline_codes", _strs),
+    ]
+)
+
+KC_INDEX = pa.schema(
+    [
+        pa.field("src_id", _str, nullable=False),
+        pa.field("src_kind", _str, nullable=False),
+        pa.field("relation", _str, nullable=False),  # e.g. chain_has_statement, statement_from_chunk
+        pa.field("dst_id", _str, nullable=False),
+        pa.field("dst_kind", _str, nullable=False),
+    ]
+)
+
+BENCH_ITEMS = pa.schema(
+    [
+        pa.field("item_id", _str, nullable=False),
+        pa.field("split", _str, nullable=False),  # dev | test
+        pa.field("chain_id", _str, nullable=False),
+        pa.field("statement_ids", _strs),
+        pa.field("concept_ids", _strs),
+        pa.field("chunk_id", _str, nullable=False),
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("discipline_code", _str),
+        pa.field("question_type", _str),
+        pa.field("question", _str, nullable=False),
+        pa.field("options", _strs, nullable=False),  # exactly 4, A-D
+        pa.field("answer", _str, nullable=False),  # sorted letters, e.g. "AC"
+        pa.field("explanation", _str),
+        pa.field("distractor_types", _strs),
+    ]
+)
+
+SFT_SAMPLES = pa.schema(
+    [
+        pa.field("sample_id", _str, nullable=False),
+        pa.field("dataset", _str, nullable=False),  # sft_v1, sft_v2, …
+        pa.field("task_type", _str, nullable=False),  # qa | single_choice | multi_choice | true_false
+        pa.field("generator", _str, nullable=False),  # template | llm | patch | replay
+        pa.field("prompt", _str, nullable=False),
+        pa.field("response", _str, nullable=False),
+        pa.field("statement_ids", _strs, nullable=False),
+        pa.field("concept_ids", _strs),
+        pa.field("discipline_code", _str),
+    ]
+)
+
+PREDICTIONS = pa.schema(
+    [
+        pa.field("prediction_id", _str, nullable=False),
+        pa.field("item_id", _str, nullable=False),
+        pa.field("model", _str, nullable=False),
+        pa.field("round", pa.int32(), nullable=False),
+        pa.field("raw_output", _str),
+        pa.field("predicted", _str),  # sorted letters
+        pa.field("correct", pa.bool_(), nullable=False),
+        pa.field("partial_credit", pa.float32()),
+    ]
+)
+
+DIAGNOSES = pa.schema(
+    [
+        pa.field("diagnosis_id", _str, nullable=False),
+        pa.field("item_id", _str, nullable=False),
+        pa.field("round", pa.int32(), nullable=False),
+        pa.field("label", _str, nullable=False),  # concept_gap | chain_break | unknown
+        pa.field("node_ids", _strs, nullable=False),
+        pa.field("evidence_json", _str),
+        pa.field("confidence", pa.float32()),
+    ]
+)
+
+PATCHES = pa.schema(
+    [
+        pa.field("patch_id", _str, nullable=False),
+        pa.field("sample_id", _str, nullable=False),
+        pa.field("round", pa.int32(), nullable=False),
+        pa.field("failed_item_ids", _strs, nullable=False),
+        pa.field("node_ids", _strs, nullable=False),
+        pa.field("label", _str, nullable=False),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "documents": DOCUMENTS,
+    "chunks": CHUNKS,
+    "chains": CHAINS,
+    "statements": STATEMENTS,
+    "concepts": CONCEPTS,
+    "kc_index": KC_INDEX,
+    "bench_items": BENCH_ITEMS,
+    "sft_samples": SFT_SAMPLES,
+    "predictions": PREDICTIONS,
+    "diagnoses": DIAGNOSES,
+    "patches": PATCHES,
+}
+
+
+def schema_for(table: str) -> pa.Schema:
+    """The schema of a table name; ``X.rejected`` tables share ``REJECTED``."""
+    if table.endswith(".rejected"):
+        return REJECTED
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise KeyError(f"no schema for table {table!r}; known: {sorted(TABLES)}") from None
+
+
+def empty_table(table: str) -> pa.Table:
+    return schema_for(table).empty_table()

@@ -1,0 +1,1 @@
+"""The corpus ("spec") stage: raw files -> clean, deduplicated, discipline-tagged chunks."""

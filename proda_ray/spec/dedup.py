@@ -1,0 +1,120 @@
+"""Exact and near-duplicate removal across a whole table, deterministic and idempotent.
+
+Every row has an id, an exact key (hash of its canonicalized text) and a MinHash signature.
+Rows with equal exact keys, and rows whose signatures share an LSH band *and* whose estimated
+Jaccard similarity reaches the threshold, are joined with union-find. In every resulting group
+the row with the smallest id is kept, so the outcome does not depend on input order, and
+running dedup again on its output removes nothing.
+
+It runs as one task over narrow columns (id, exact key, signature: ~0.5 KB a row), which holds
+tens of millions of rows on one node; the signatures are computed in parallel upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_WS = re.compile(r"\s+")
+
+
+def exact_key(text: str) -> str:
+    """Case- and whitespace-insensitive content hash."""
+    return hashlib.blake2b(_WS.sub(" ", text.lower()).strip().encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    id: str
+    kept_id: str
+    reason: str  # exact_duplicate | near_duplicate
+    similarity: float
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:  # the smaller index (= smaller id, rows are sorted) becomes the root
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def find_duplicates(
+    ids: list[str],
+    exact_keys: list[str],
+    signatures: np.ndarray | None,
+    num_bands: int,
+    rows_per_band: int,
+    threshold: float,
+    max_bucket_pairs: int = 200,
+) -> list[Duplicate]:
+    """Rows to drop, each with the id of the row kept in its place."""
+    if len(set(ids)) != len(ids):
+        raise ValueError("dedup needs unique ids")
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    ids = [ids[i] for i in order]
+    keys = [exact_keys[i] for i in order]
+    sigs = signatures[order] if signatures is not None and len(order) else None
+    uf = _UnionFind(len(ids))
+
+    first_of_key: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k in first_of_key:
+            uf.union(first_of_key[k], i)
+        else:
+            first_of_key[k] = i
+
+    if sigs is not None and len(ids) > 1:
+        need = num_bands * rows_per_band
+        if sigs.shape[1] < need:
+            raise ValueError(f"signatures have {sigs.shape[1]} values, bands need {need}")
+        bands = np.ascontiguousarray(sigs[:, :need]).reshape(len(ids), num_bands, rows_per_band)
+        for band in range(num_bands):
+            view = np.ascontiguousarray(bands[:, band, :]).view(
+                np.dtype((np.void, rows_per_band * 4))
+            ).ravel()
+            _, inverse, counts = np.unique(view, return_inverse=True, return_counts=True)
+            for bucket in np.flatnonzero(counts > 1):
+                members = np.flatnonzero(inverse == bucket)
+                _verify_bucket(members, sigs, threshold, uf, max_bucket_pairs)
+
+    dups = []
+    for i in range(len(ids)):
+        root = uf.find(i)
+        if root != i:
+            exact = keys[i] == keys[root]
+            sim = 1.0 if exact or sigs is None else float(np.mean(sigs[i] == sigs[root]))
+            dups.append(Duplicate(ids[i], ids[root],
+                                  "exact_duplicate" if exact else "near_duplicate", sim))
+    return dups
+
+
+def _verify_bucket(members: np.ndarray, sigs: np.ndarray, threshold: float, uf: _UnionFind,
+                   max_pairs: int) -> None:
+    """Union members whose estimated Jaccard reaches the threshold.
+
+    Small buckets are compared pairwise; big ones (boilerplate shared by thousands of rows)
+    against a window of neighbours, which still joins them transitively.
+    """
+    m = len(members)
+    window = m if m * (m - 1) // 2 <= max_pairs else max(1, max_pairs // m)
+    for a in range(m):
+        for b in range(a + 1, min(m, a + 1 + window)):
+            i, j = int(members[a]), int(members[b])
+            if uf.find(i) == uf.find(j):
+                continue
+            if np.mean(sigs[i] == sigs[j]) >= threshold:
+                uf.union(i, j)

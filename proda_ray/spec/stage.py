@@ -1,0 +1,281 @@
+"""The corpus ("spec") stage on Ray Data: raw files -> documents + chunks, resumable.
+
+Five phases, each committed shard by shard in the run's scratch directory:
+
+1. read       (Ray Data tasks)   files -> normalized documents + MinHash, rejections
+2. doc dedup  (one Ray task)     exact + near-duplicate documents across the corpus
+3. chunk      (Ray Data actors)  drop duplicate docs, tag disciplines (MiniLM), chunk, score
+4. chunk dedup(one Ray task)     exact + near-duplicate chunks across the corpus
+5. finalize   (Ray Data tasks)   drop duplicate chunks; write the final tables
+
+A shard's output files are written before its ``.done.json`` marker, so a killed run resumes
+with exactly the shards that had not finished; the driver only ever holds shard summaries and
+the narrow dedup columns, never the corpus text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from proda_ray.runtime import configure_data_context, worker_count
+from proda_ray.spec.config import SpecConfig
+from proda_ray.spec.readers import list_corpus
+from proda_ray.spec.shards import (
+    DuplicateIndex,
+    Shard,
+    chunk_shard,
+    dedup_rows,
+    finalize_chunks,
+    plan_shards,
+    read_shard,
+)
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class SpecStage(Stage[SpecConfig]):
+    """Corpus files -> ``documents``, ``chunks`` (and their ``.rejected`` tables)."""
+
+    name = "spec"
+    config_model = SpecConfig
+    inputs = ()
+    outputs = ("documents", "chunks")
+    code_modules = ("proda_ray.spec", "proda_ray.schema", "proda_ray.ids")
+
+    def __init__(self, config: SpecConfig, *, workers: int | None = None,
+                 on_phase: Callable[[str], None] | None = None):
+        super().__init__(config)
+        if not config.corpus:
+            raise ValueError("spec: no corpus paths given")
+        self.workers = workers
+        self.on_phase = on_phase or (lambda msg: log.info(msg))
+        self._files = None
+
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1, max_concurrency=self.workers)
+
+    def files(self):
+        if self._files is None:
+            self._files = list_corpus(self.config.corpus)
+        return self._files
+
+    def external_inputs(self) -> dict[str, str]:
+        h = hashlib.sha256()
+        for f in self.files():
+            h.update(f"{f.rel_path}\0{f.uri}\0{f.size}".encode())
+            if self.config.hash_contents:
+                from proda_ray.workspace.storage import open_filesystem
+
+                fs, path = open_filesystem(f.uri)
+                with fs.open_input_stream(path) as s:
+                    while block := s.read(2**22):
+                        h.update(block)
+            else:
+                h.update(str(f.mtime_ns).encode())
+        return {"corpus": h.hexdigest()[:20]}
+
+    # ------------------------------------------------------------------------------------
+
+    def run(self, ctx: StageContext) -> StageResult:
+        configure_data_context(ctx.show_progress)
+        ws, cfg = ctx.workspace, self.config
+        workers = worker_count(self.resources().max_concurrency)
+        shards = plan_shards(self.files(), cfg.read.shard_bytes)
+        res = StageResult()
+        res.counters["shards"] = len(shards)
+        res.counters["workers"] = workers
+        scratch = ctx.scratch
+        cfg_json = cfg.model_dump(mode="json")
+
+        def timed(phase: str, fn):
+            t = time.perf_counter()
+            self.on_phase(f"spec: {phase}")
+            out = fn()
+            res.timings_s[phase] = time.perf_counter() - t
+            return out
+
+        # 1. read + normalize
+        s1 = timed("read", lambda: _map_shards(
+            ws, scratch, "p1", shards, _ReadShard, (ws, scratch, cfg_json), workers, actors=False))
+        # 2. document dedup
+        doc_report = timed("dedup_documents", lambda: ray.get(_dedup.remote(
+            ws, scratch, "p1/docs", "doc_id", "doc_dups", cfg_json)))
+        # 3. chunk + quality + disciplines
+        s3 = timed("chunk", lambda: _map_shards(
+            ws, scratch, "p3", shards, _ChunkShard, (ws, scratch, ctx.fingerprint, cfg_json),
+            workers, actors=True))
+        # 4. chunk dedup
+        chunk_report = timed("dedup_chunks", lambda: ray.get(_dedup.remote(
+            ws, scratch, "p3/chunks", "chunk_id", "chunk_dups", cfg_json)))
+        # 5. finalize
+        s5 = timed("finalize", lambda: _map_shards(
+            ws, scratch, "p5", shards, _FinalizeShard, (ws, scratch, ctx.fingerprint), workers,
+            actors=False))
+
+        for summary in (s1, s3, s5):
+            for key, value in summary.items():
+                if key.startswith("rejected:"):
+                    _, table, reason = key.split(":", 2)
+                    res.rejected[table][reason] += value
+                else:
+                    res.counters[key] += value
+        for table in ("documents", "chunks", "documents.rejected", "chunks.rejected"):
+            res.outputs[table] = ctx.table_info(table)
+        res.counters["documents"] = res.outputs["documents"].rows
+        res.counters["chunks"] = res.outputs["chunks"].rows
+        res.report = {
+            "dedup": {"documents": doc_report, "chunks": chunk_report},
+            "disciplines": _discipline_counts(ws, ctx),
+            "tokens": _token_stats(ws, ctx),
+        }
+        return res
+
+
+def _map_shards(ws: Workspace, scratch: str, phase: str, shards: list[Shard], udf,
+                udf_args: tuple, workers: int, actors: bool) -> Counter:
+    """Run ``udf`` over the shards whose ``<phase>/<shard>.done.json`` is missing; sum all."""
+    todo = [s for s in shards if not ws.exists(scratch, phase, f"{s.key}.done.json")]
+    if todo:
+        ds = ray.data.from_items([s.to_row() for s in todo], override_num_blocks=len(todo))
+        if actors:
+            compute = ray.data.ActorPoolStrategy(min_size=1, max_size=min(workers, len(todo)))
+        else:
+            compute = ray.data.TaskPoolStrategy(size=min(workers, len(todo)))
+        ds = ds.map_batches(udf, batch_size=1, compute=compute, num_cpus=1,
+                            fn_constructor_args=udf_args if actors else None,
+                            fn_args=None if actors else udf_args)
+        ds.take_all()  # each row is one shard's summary; the data itself stays in storage
+    total: Counter = Counter()
+    for s in shards:
+        total.update(ws.read_json(posixpath.join(scratch, phase, f"{s.key}.done.json")))
+    return total
+
+
+def _one_shard(batch: dict) -> Shard:
+    return Shard.from_row({"shard": str(batch["shard"][0]), "files": str(batch["files"][0])})
+
+
+def _summary(shard: Shard) -> dict:
+    return {"shard": np.array([shard.key])}
+
+
+def _ReadShard(batch: dict, ws: Workspace, scratch: str, cfg_json: dict) -> dict:
+    from proda_ray.spec.disciplines import load_taxonomy
+
+    cfg = SpecConfig.model_validate(cfg_json)
+    shard = _one_shard(batch)
+    docs, rejected, counters = read_shard(shard, cfg, load_taxonomy(cfg.disciplines.taxonomy))
+    ws.write_parquet(posixpath.join(scratch, "p1", "docs", f"{shard.key}.parquet"), docs)
+    ws.write_parquet(posixpath.join(scratch, "p1", "rejected", f"{shard.key}.parquet"), rejected)
+    ws.write_json(posixpath.join(scratch, "p1", f"{shard.key}.done.json"), dict(counters))
+    return _summary(shard)
+
+
+class _ChunkShard:
+    """Actor: holds the tokenizer and (lazily) the MiniLM discipline classifier."""
+
+    def __init__(self, ws: Workspace, scratch: str, fingerprint: str, cfg_json: dict):
+        from proda_ray.spec.disciplines import DisciplineClassifier, load_taxonomy
+        from proda_ray.tokenizer import load_tokenizer
+
+        self.ws, self.scratch, self.fp = ws, scratch, fingerprint
+        self.cfg = SpecConfig.model_validate(cfg_json)
+        self.tokenizer = load_tokenizer(self.cfg.chunk.tokenizer)
+        d = self.cfg.disciplines
+        self.classifier = DisciplineClassifier(load_taxonomy(d.taxonomy), d.min_score)
+        self.dups = DuplicateIndex.from_table(
+            ws.read_parquet(posixpath.join(scratch, "doc_dups.parquet")))
+
+    def __call__(self, batch: dict) -> dict:
+        shard = _one_shard(batch)
+        ws, sc = self.ws, self.scratch
+        docs = ws.read_parquet(posixpath.join(sc, "p1", "docs", f"{shard.key}.parquet"))
+        read_rejects = ws.read_parquet(posixpath.join(sc, "p1", "rejected",
+                                                      f"{shard.key}.parquet"))
+        documents, doc_rejects, chunks, chunk_rejects, c = chunk_shard(
+            shard.key, docs, self.dups, self.cfg, self.tokenizer, self.classifier)
+        ws.write_parquet(posixpath.join("tables", "documents", self.fp, f"{shard.key}.parquet"),
+                         documents)
+        ws.write_parquet(
+            posixpath.join("tables", "documents.rejected", self.fp, f"{shard.key}.parquet"),
+            pa.concat_tables([read_rejects, doc_rejects]))
+        ws.write_parquet(posixpath.join(sc, "p3", "chunks", f"{shard.key}.parquet"), chunks)
+        ws.write_parquet(posixpath.join(sc, "p3", "rejected", f"{shard.key}.parquet"),
+                         chunk_rejects)
+        ws.write_json(posixpath.join(sc, "p3", f"{shard.key}.done.json"), dict(c))
+        return _summary(shard)
+
+
+def _FinalizeShard(batch: dict, ws: Workspace, scratch: str, fingerprint: str) -> dict:
+    shard = _one_shard(batch)
+    dups = DuplicateIndex.from_table(ws.read_parquet(posixpath.join(scratch, "chunk_dups.parquet")))
+    staged = ws.read_parquet(posixpath.join(scratch, "p3", "chunks", f"{shard.key}.parquet"))
+    quality_rejects = ws.read_parquet(posixpath.join(scratch, "p3", "rejected",
+                                                     f"{shard.key}.parquet"))
+    chunks, dup_rejects, c = finalize_chunks(shard.key, staged, dups)
+    ws.write_parquet(posixpath.join("tables", "chunks", fingerprint, f"{shard.key}.parquet"),
+                     chunks)
+    ws.write_parquet(posixpath.join("tables", "chunks.rejected", fingerprint,
+                                    f"{shard.key}.parquet"),
+                     pa.concat_tables([quality_rejects, dup_rejects]))
+    ws.write_json(posixpath.join(scratch, "p5", f"{shard.key}.done.json"), dict(c))
+    return _summary(shard)
+
+
+def _dedup_impl(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
+                cfg_json: dict) -> dict:
+    """Global dedup over the narrow columns of every shard's staged rows."""
+    done = posixpath.join(scratch, f"{out}.done.json")
+    if ws.exists(done):
+        return ws.read_json(done)
+    cfg = SpecConfig.model_validate(cfg_json)
+    parts = []
+    for f in ws.list_files(scratch, rel, suffix=".parquet"):
+        shard = posixpath.basename(f).removesuffix(".parquet")
+        t = ws.read_parquet(f, columns=[id_col, "content_hash", "minhash"])
+        loc = pa.array([f"{shard}:{i:09d}" for i in range(t.num_rows)], type=pa.string())
+        parts.append(t.append_column("locator", loc))
+    table = pa.concat_tables(parts) if parts else pa.table({
+        id_col: pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
+        "minhash": pa.array([], pa.binary()), "locator": pa.array([], pa.string())})
+    dups, report = dedup_rows(table, id_col, cfg)
+    ws.write_parquet(posixpath.join(scratch, f"{out}.parquet"), dups)
+    ws.write_json(done, report)
+    return report
+
+
+_dedup = ray.remote(num_cpus=1)(_dedup_impl)
+
+
+def _discipline_counts(ws: Workspace, ctx: StageContext) -> dict:
+    rel = ctx.table_dir("chunks")
+    if not ws.list_files(rel, suffix=".parquet"):
+        return {}
+    t = ws.read_parquet(rel, columns=["discipline_code", "discipline"])
+    counts = Counter(f"{c} {d}" if c else "unclassified" for c, d in
+                     zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    return dict(sorted(counts.items()))
+
+
+def _token_stats(ws: Workspace, ctx: StageContext) -> dict:
+    rel = ctx.table_dir("chunks")
+    if not ws.list_files(rel, suffix=".parquet"):
+        return {}
+    col = ws.read_parquet(rel, columns=["n_tokens"]).column(0)
+    return {
+        "total": int(pc.sum(col).as_py() or 0),
+        "mean": round(float(pc.mean(col).as_py() or 0), 1),
+        "max": int(pc.max(col).as_py() or 0),
+    }

@@ -1,0 +1,181 @@
+"""Run a stage with build-system semantics: skip when up to date, resume when interrupted.
+
+1. Compute the fingerprint from the stage name, its code version, its config, the fingerprints
+   of the tables it reads (taken from their producers' manifests) and of its external inputs.
+2. If the committed manifest has that fingerprint and its tables exist: nothing to do.
+3. If an earlier run with that fingerprint committed (say, before a config change that was
+   reverted), promote it: no recomputation.
+4. Otherwise run the stage in ``stages/<name>/runs/<fingerprint>``; shards finished by an
+   interrupted run with the same fingerprint are reused by the stage.
+5. Write the run's manifest, then the stage's ``manifest.json`` (the commit point).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from proda_ray import __version__
+from proda_ray.workspace.fingerprint import fingerprint, source_fingerprint
+from proda_ray.workspace.manifest import StageManifest
+from proda_ray.workspace.stage import Stage, StageContext
+from proda_ray.workspace.storage import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageRun:
+    manifest: StageManifest
+    status: str  # "built" | "up-to-date" | "restored"
+    seconds: float
+
+
+def manifest_path(stage: str) -> str:
+    return f"stages/{stage}/manifest.json"
+
+
+def run_manifest_path(stage: str, fp: str) -> str:
+    return f"stages/{stage}/runs/{fp}/manifest.json"
+
+
+def read_manifest(ws: Workspace, stage: str) -> StageManifest | None:
+    rel = manifest_path(stage)
+    return StageManifest.model_validate(ws.read_json(rel)) if ws.exists(rel) else None
+
+
+def committed_manifests(ws: Workspace) -> dict[str, StageManifest]:
+    """Every stage's committed manifest, by stage name."""
+    out = {}
+    for rel in ws.list_files("stages", suffix="manifest.json"):
+        parts = rel.split("/")
+        if len(parts) == 3:  # stages/<name>/manifest.json (not runs/<fp>/manifest.json)
+            out[parts[1]] = StageManifest.model_validate(ws.read_json(rel))
+    return out
+
+
+def table_producers(ws: Workspace) -> dict[str, StageManifest]:
+    """Table name -> the committed manifest of the stage that produced it."""
+    return {t: m for m in committed_manifests(ws).values() for t in m.outputs}
+
+
+def input_fingerprints(ws: Workspace, stage: Stage) -> dict[str, str]:
+    producers = table_producers(ws)
+    fps = {}
+    for table in stage.inputs:
+        if table not in producers:
+            raise RuntimeError(
+                f"stage {stage.name!r} reads table {table!r}, which no stage has produced in "
+                f"{ws.uri} yet; run the upstream stage first (see `proda status`)"
+            )
+        fps[f"table:{table}"] = producers[table].fingerprint
+    fps.update({f"ext:{k}": v for k, v in stage.external_inputs().items()})
+    return fps
+
+
+def _outputs_exist(ws: Workspace, manifest: StageManifest) -> bool:
+    return all(ws.exists(info.path) or info.rows == 0 for info in manifest.outputs.values())
+
+
+def stage_fingerprint(ws: Workspace, stage: Stage) -> tuple[str, str, dict[str, str], dict]:
+    code = source_fingerprint(*stage.code_modules) if stage.code_modules else "none"
+    config = stage.config.model_dump(mode="json")
+    inputs = input_fingerprints(ws, stage)
+    return fingerprint(stage.name, code, config, inputs), code, inputs, config
+
+
+def run_stage(
+    ws: Workspace, stage: Stage, *, force: bool = False, show_progress: bool = True
+) -> StageRun:
+    """Bring ``stage`` up to date in ``ws``; see the module docstring for the rules."""
+    t0 = time.perf_counter()
+    fp, code, inputs, config = stage_fingerprint(ws, stage)
+
+    current = read_manifest(ws, stage.name)
+    if not force and current and current.fingerprint == fp and _outputs_exist(ws, current):
+        log.info("%s: up to date (fingerprint %s)", stage.name, fp)
+        return StageRun(current, "up-to-date", time.perf_counter() - t0)
+
+    earlier = run_manifest_path(stage.name, fp)
+    if not force and ws.exists(earlier):
+        manifest = StageManifest.model_validate(ws.read_json(earlier))
+        if _outputs_exist(ws, manifest):
+            ws.write_json(manifest_path(stage.name), manifest.model_dump(mode="json"))
+            log.info("%s: restored earlier run %s", stage.name, fp)
+            return StageRun(manifest, "restored", time.perf_counter() - t0)
+
+    ctx = StageContext(workspace=ws, stage=stage.name, fingerprint=fp, show_progress=show_progress)
+    if force:
+        ws.delete(ctx.scratch)
+        for table in stage.outputs:
+            ws.delete(ctx.table_dir(table))
+            ws.delete(ctx.table_dir(f"{table}.rejected"))
+    started = StageManifest.now()
+    result = stage.run(ctx)
+    manifest = StageManifest(
+        stage=stage.name,
+        fingerprint=fp,
+        code_version=code,
+        proda_version=__version__,
+        config=config,
+        inputs=inputs,
+        outputs=result.outputs,
+        counters=dict(result.counters),
+        rejected={t: dict(sorted(c.items())) for t, c in result.rejected.items()},
+        timings_s={k: round(v, 3) for k, v in result.timings_s.items()},
+        usage=result.usage,
+        report=result.report,
+        cluster=_cluster_info(),
+        started_at=started,
+        finished_at=StageManifest.now(),
+    )
+    payload = manifest.model_dump(mode="json")
+    ws.write_json(earlier, payload)
+    ws.write_json(manifest_path(stage.name), payload)  # the commit point
+    return StageRun(manifest, "built", time.perf_counter() - t0)
+
+
+def _cluster_info() -> dict:
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return {}
+        res = ray.cluster_resources()
+        return {
+            "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+            "cpus": res.get("CPU", 0),
+            "gpus": res.get("GPU", 0),
+        }
+    except Exception:  # cluster info is informative only; never fail a commit over it
+        return {}
+
+
+def stage_status(ws: Workspace) -> dict[str, dict]:
+    """Every committed stage with its freshness: stale if an input table was rebuilt since."""
+    manifests = committed_manifests(ws)
+    producers = {t: m for m in manifests.values() for t in m.outputs}
+    out = {}
+    for name, m in manifests.items():
+        stale_inputs = [
+            key
+            for key, fp in m.inputs.items()
+            if key.startswith("table:")
+            and (p := producers.get(key.removeprefix("table:"))) is not None
+            and p.fingerprint != fp
+        ]
+        out[name] = {
+            "fingerprint": m.fingerprint,
+            "state": "stale" if stale_inputs else "fresh",
+            "stale_inputs": stale_inputs,
+            "finished_at": m.finished_at,
+            "tables": {t: info.model_dump() for t, info in m.outputs.items()},
+            "counters": m.counters,
+            "rejected": m.rejected,
+            "rejected_total": m.rejected_total(),
+            "timings_s": m.timings_s,
+            "usage": m.usage.model_dump(),
+            "report": m.report,
+        }
+    return out

@@ -23,6 +23,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None,
     # (that would leave one worker doing everything; see docs/platform.md).
     os.environ.setdefault("RAY_DATA_PARQUET_BIN_PACKING_BYTES", str(8 * 2**20))
     kwargs: dict = {"log_to_driver": not quiet, "configure_logging": not quiet}
+    address = address or os.environ.get("RAY_ADDRESS")  # set by `ray job submit`
     if address:
         ray.init(address=address, **kwargs)
     else:

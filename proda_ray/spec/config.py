@@ -123,7 +123,9 @@ class DisciplineConfig(BaseModel):
     min_score: float = Field(
         default=0.15, description="Below this similarity the document stays unclassified."
     )
-    classify_chars: int = Field(default=2000, description="Leading characters embedded.")
+    classify_paragraphs: int = Field(
+        default=8, ge=1, description="Leading paragraphs embedded (with the title)."
+    )
 
 
 class SpecConfig(BaseModel):

@@ -12,6 +12,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _TEXT_CONTROLS = {9, 10, 12, 13}
+_PREFERRED = {enc: i for i, enc in enumerate(
+    ["cp1252", "latin_1", "iso8859_15", "utf_16", "cp1250", "cp1251", "gb18030", "shift_jis",
+     "euc_jp", "big5", "cp949", "euc_kr"])}
 _BAD_BYTES = bytes(b for b in range(32) if b not in _TEXT_CONTROLS)
 
 
@@ -64,9 +67,18 @@ def decode_bytes(data: bytes, min_confidence: float = 0.8) -> tuple[str, str]:
         raise DecodeError("binary_content", "NUL/control bytes: not a text file")
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[: 4 * 2**20]).best()
-    if best is None or not best.encoding:
+    matches = list(from_bytes(data[: 4 * 2**20]))
+    if not matches:
         raise DecodeError("undecodable_encoding", "no character encoding fits these bytes")
+    # Equally good candidates are common for short Western text (cp1250 vs cp1252 differ on a
+    # handful of letters): prefer the encodings most documents are actually written in.
+    top = (matches[0].chaos, -matches[0].coherence)
+    tied = [m for m in matches if (m.chaos, -m.coherence) == top]
+    best = min(tied, key=lambda m: _PREFERRED.get(m.encoding, len(_PREFERRED)))
+    if best.coherence < 0.05 and not best.languages:
+        # bytes that fit some code page but read as no language at all: mojibake, not text
+        raise DecodeError("undecodable_encoding",
+                          f"bytes fit {best.encoding} but the result is no known language")
     try:
         text = data.decode(best.encoding)
     except (UnicodeDecodeError, LookupError) as e:

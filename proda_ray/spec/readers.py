@@ -176,10 +176,20 @@ def _jsonable(v: object) -> bool:
     return isinstance(v, str | int | float | bool | type(None) | list | dict)
 
 
+def _lines(stream, block: int = 2**16) -> Iterator[bytes]:
+    """Lines of a binary stream, read in blocks (pyarrow streams have no readline)."""
+    rest = b""
+    while data := stream.read(block):
+        parts = (rest + data).split(b"\n")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
 def _read_jsonl(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
     with _open_stream(f) as stream:
-        for index, line in enumerate(io.BufferedReader(stream) if not hasattr(stream, "readline")
-                                     else stream):
+        for index, line in enumerate(_lines(stream)):
             if not line.strip():
                 continue
             if len(line) > cfg.max_doc_chars * 4:

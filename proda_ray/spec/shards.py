@@ -154,7 +154,7 @@ def _prepare_doc(raw: RawDoc, cfg: SpecConfig, taxonomy: list[Discipline], hashe
     meta = dict(raw.metadata)
     if raw.discipline_raw is not None and disc is None:
         meta["discipline_unmapped"] = raw.discipline_raw
-    title = raw.title or text.split("\n", 1)[0][:200]
+    title = raw.title or text.split("\n", 1)[0].lstrip("#").strip()[:200]
     return {
         "doc_id": doc_id, "source_path": raw.source_path, "source_id": raw.source_id,
         "format": raw.format, "title": title, "text": text, "n_chars": len(text),
@@ -274,8 +274,7 @@ def chunk_shard(shard: str, docs: pa.Table, dups: DuplicateIndex, cfg: SpecConfi
 def _tag_disciplines(docs: list[dict], cfg: SpecConfig, classifier, c: Counter) -> None:
     todo = [d for d in docs if d["discipline_code"] is None]
     if todo and cfg.disciplines.classify:
-        n = cfg.disciplines.classify_chars
-        results = classifier.classify([f"{d['title']}\n{d['text'][:n]}" for d in todo])
+        results = classifier.classify([(d["title"], d["text"]) for d in todo])
         for d, (disc, score) in zip(todo, results, strict=True):
             d["discipline_score"] = score
             if disc is not None:

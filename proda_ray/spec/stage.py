@@ -194,7 +194,8 @@ class _ChunkShard:
         self.cfg = SpecConfig.model_validate(cfg_json)
         self.tokenizer = load_tokenizer(self.cfg.chunk.tokenizer)
         d = self.cfg.disciplines
-        self.classifier = DisciplineClassifier(load_taxonomy(d.taxonomy), d.min_score)
+        self.classifier = DisciplineClassifier(load_taxonomy(d.taxonomy), d.min_score,
+                                               d.classify_paragraphs)
         self.dups = DuplicateIndex.from_table(
             ws.read_parquet(posixpath.join(scratch, "doc_dups.parquet")))
 

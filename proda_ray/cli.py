@@ -1,0 +1,260 @@
+"""``proda``: the command-line front door. One command per stage, plus init/run/status.
+
+Every command takes ``--workspace`` (a local directory or an object-store URI such as
+``s3://bucket/project``); the project config lives there as ``proda.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from proda_ray import __version__
+from proda_ray.config import ProjectConfig, apply_overrides
+from proda_ray.workspace import Workspace
+
+app = typer.Typer(
+    name="proda",
+    help=(
+        "proda-ray: test-driven data engineering for domain LLMs, on Ray.\n\n"
+        "A workspace holds one project: its config (proda.yaml), every stage's Parquet tables "
+        "and a manifest per stage (fingerprint, counts, rejections with reasons, timings). "
+        "Stages are cached by fingerprint: rerunning an unchanged stage is a no-op, and a "
+        "killed run resumes where it stopped.\n\n"
+        "Start with:  proda init WS --corpus PATH  then  proda run --workspace WS"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    str, typer.Option("--workspace", "-w", help="Workspace directory or URI (s3://…, gs://…).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="Attach to a Ray cluster ('auto', 'ray://host:10001'). "
+                 "Default: a local single-node Ray sized to this machine."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="Parallel tasks/actors (default: all CPUs).")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override any config field for this run: "
+                 "--set spec.chunk.max_tokens=512 (repeatable)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"proda-ray {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _load(workspace: str, overrides: list[str] | None, corpus: list[str] | None = None
+          ) -> tuple[Workspace, ProjectConfig]:
+    ws = Workspace(workspace)
+    try:
+        cfg = apply_overrides(ProjectConfig.load(ws), overrides or [])
+    except ValueError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2) from None
+    if corpus:
+        cfg.spec.corpus = [_abs(p) for p in corpus]
+    return ws, cfg
+
+
+def _abs(p: str) -> str:
+    return p if "://" in p else str(Path(p).expanduser().absolute())
+
+
+@app.command()
+def init(
+    workspace: Annotated[str, typer.Argument(help="Directory or URI for the new project.")],
+    corpus: Annotated[list[str] | None, typer.Option(
+        "--corpus", "-c", help="Corpus files, directories or globs (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="Project name.")] = None,
+) -> None:
+    """Create a workspace with a default proda.yaml (existing config is kept and updated)."""
+    ws = Workspace(workspace)
+    cfg = ProjectConfig.load(ws)
+    if corpus:
+        cfg.spec.corpus = [_abs(p) for p in corpus]
+    if name:
+        cfg.name = name
+    ws.makedirs()
+    cfg.save(ws)
+    console.print(f"[green]workspace ready[/green] {ws.uri}  (config: proda.yaml)")
+    if not cfg.spec.corpus:
+        console.print("next: set spec.corpus in proda.yaml, or pass --corpus to `proda spec`")
+
+
+def _start_ray(cfg: ProjectConfig, address: str | None) -> None:
+    from proda_ray.runtime import ensure_ray
+
+    with console.status("starting Ray…"):
+        ensure_ray(address or cfg.ray.address, cfg.ray.num_cpus)
+
+
+def _run_spec(ws: Workspace, cfg: ProjectConfig, workers: int | None, force: bool,
+              quiet: bool):
+    from proda_ray.spec.stage import SpecStage
+    from proda_ray.workspace import run_stage
+
+    if not cfg.spec.corpus:
+        console.print("[red]no corpus:[/red] pass --corpus PATH or set spec.corpus in proda.yaml")
+        raise typer.Exit(2)
+    stage = SpecStage(cfg.spec, workers=workers or cfg.ray.workers,
+                      on_phase=lambda msg: console.print(f"[cyan]›[/cyan] {msg}"))
+    try:
+        result = run_stage(ws, stage, force=force, show_progress=not quiet)
+    except FileNotFoundError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    m = result.manifest
+    verb = {"built": "built", "up-to-date": "up to date", "restored": "restored"}[result.status]
+    rejected = sum(sum(r.values()) for r in m.rejected.values())
+    console.print(
+        f"[green]spec {verb}[/green] in {result.seconds:.1f}s · fingerprint {m.fingerprint} · "
+        f"{m.counters.get('documents', 0)} documents · {m.counters.get('chunks', 0)} chunks · "
+        f"{rejected} rejected (see `proda status`)"
+    )
+    return result
+
+
+@app.command()
+def spec(
+    workspace: WorkspaceOpt,
+    corpus: Annotated[list[str] | None, typer.Option(
+        "--corpus", "-c", help="Corpus files, directories or globs (repeatable); "
+        "default: spec.corpus from proda.yaml.")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(
+        "--chunk-tokens", help="Token budget per chunk (spec.chunk.max_tokens).")] = None,
+    overlap_tokens: Annotated[int | None, typer.Option(
+        "--overlap-tokens", help="Overlap between chunks (spec.chunk.overlap_tokens).")] = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Corpus -> clean, deduplicated, discipline-tagged chunks (tables: documents, chunks)."""
+    overrides = list(set_ or [])
+    if chunk_tokens is not None:
+        overrides.append(f"spec.chunk.max_tokens={chunk_tokens}")
+    if overlap_tokens is not None:
+        overrides.append(f"spec.chunk.overlap_tokens={overlap_tokens}")
+    ws, cfg = _load(workspace, overrides, corpus)
+    _start_ray(cfg, address)
+    _run_spec(ws, cfg, workers, force, quiet)
+
+
+@app.command()
+def run(
+    workspace: WorkspaceOpt,
+    corpus: Annotated[list[str] | None, typer.Option(
+        "--corpus", "-c", help="Corpus paths (default: spec.corpus from proda.yaml).")] = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the loop: every stage in order, each skipped when up to date.
+
+    Stages available so far: spec. Knowledge, tester, builder, compile, test and debug join
+    the loop as they land (see README).
+    """
+    ws, cfg = _load(workspace, set_, corpus)
+    if not ws.exists("proda.yaml"):
+        ws.makedirs()
+        cfg.save(ws)
+    _start_ray(cfg, address)
+    t0 = time.perf_counter()
+    _run_spec(ws, cfg, workers, False, quiet)
+    console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
+                  f"`proda status --workspace {workspace}` for details")
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Stages, fingerprints, freshness, tables (paths, rows), rejections by reason, dedup."""
+    from proda_ray.workspace import stage_status
+
+    ws = Workspace(workspace)
+    if not ws.exists():
+        console.print(f"[red]no workspace at {ws.uri}[/red]")
+        raise typer.Exit(2)
+    st = stage_status(ws)
+    if as_json:
+        json.dump({"workspace": ws.uri, "stages": st}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    _print_status(ws, st)
+
+
+def _print_status(ws: Workspace, st: dict) -> None:
+    out = Console()
+    if not st:
+        out.print(f"{ws.uri}: no stage has run yet (try `proda run --workspace {ws.uri}`)")
+        return
+    stages = Table(title=f"proda status · {ws.uri}", title_justify="left")
+    for col in ("stage", "state", "fingerprint", "finished", "time (s)"):
+        stages.add_column(col)
+    tables = Table(title="tables", title_justify="left")
+    for col in ("table", "rows", "files", "path"):
+        tables.add_column(col, overflow="fold")
+    rejects = Table(title="rejected rows by reason", title_justify="left")
+    for col in ("table", "reason", "rows"):
+        rejects.add_column(col)
+    for name, s in st.items():
+        state = "[green]fresh[/green]" if s["state"] == "fresh" else "[yellow]stale[/yellow]"
+        stages.add_row(name, state, s["fingerprint"], s["finished_at"],
+                       f"{sum(s['timings_s'].values()):.1f}")
+        for t, info in s["tables"].items():
+            tables.add_row(t, str(info["rows"]), str(info["files"]), info["path"])
+        for t, reasons in s["rejected"].items():
+            for reason, n in reasons.items():
+                rejects.add_row(t, reason, str(n))
+    out.print(stages)
+    out.print(tables)
+    out.print(rejects)
+    for name, s in st.items():
+        dedup = s["report"].get("dedup")
+        if dedup:
+            out.print(f"[bold]{name} dedup[/bold]: " + json.dumps(dedup))
+        disc = s["report"].get("disciplines")
+        if disc:
+            out.print(f"[bold]{name} chunks by discipline[/bold]: " + json.dumps(disc))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,71 @@
+"""The project config: ``proda.yaml`` at the workspace root <-> pydantic.
+
+Each stage has its own section; the file is the source of truth for a project, and CLI flags
+override it for one invocation (``--set spec.chunk.max_tokens=512`` reaches any field).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+from proda_ray.spec.config import SpecConfig
+from proda_ray.workspace.storage import Workspace
+
+CONFIG_FILE = "proda.yaml"
+
+_HEADER = """\
+# proda-ray project config. Edit freely; `proda status` shows what is stale after a change.
+# Every field is documented in proda_ray/<stage>/config.py; defaults work out of the box.
+# Run the whole loop with:   proda run --workspace {ws}
+"""
+
+
+class RayConfig(BaseModel):
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to attach to ('auto', 'ray://host:10001'); None starts a "
+        "local single-node Ray sized to this machine.",
+    )
+    num_cpus: int | None = Field(default=None, description="CPUs of the local Ray (None: all).")
+    workers: int | None = Field(
+        default=None, description="Parallel tasks/actors for CPU stages (None: all CPUs)."
+    )
+
+
+class ProjectConfig(BaseModel):
+    name: str = Field(default="proda-project", description="Project name (reports, Studio).")
+    ray: RayConfig = Field(default_factory=RayConfig)
+    spec: SpecConfig = Field(default_factory=SpecConfig)
+
+    @classmethod
+    def load(cls, ws: Workspace) -> ProjectConfig:
+        if not ws.exists(CONFIG_FILE):
+            return cls()
+        data = yaml.safe_load(ws.read_bytes(CONFIG_FILE)) or {}
+        return cls.model_validate(data)
+
+    def save(self, ws: Workspace) -> None:
+        body = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        ws.write_bytes(CONFIG_FILE, (_HEADER.format(ws=ws.uri) + body).encode())
+
+
+def apply_overrides(cfg: ProjectConfig, overrides: list[str]) -> ProjectConfig:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML: 512, true, [a, b])."""
+    data = cfg.model_dump(mode="json")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        node: Any = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if not isinstance(node, dict) or p not in node:
+                raise ValueError(f"--set {key}: no section {p!r}")
+            node = node[p]
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise ValueError(f"--set {key}: unknown field {parts[-1]!r}")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return ProjectConfig.model_validate(data)

@@ -26,7 +26,8 @@ from tokenizers import Tokenizer
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 _MD_HEADING = re.compile(r"#{1,6} +\S")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•]|\d{1,3}[.)]|[a-zA-Z][.)]) +\S")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=\S)")
+# sentence end = terminal punctuation, any closing quotes/brackets, then whitespace (group 1)
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(\s+)(?=\S)")
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,8 @@ def _split_spans(text: str, s: int, e: int, kind: str) -> list[tuple[int, int]]:
     else:
         bounds, pos = [], s
         for m in _SENTENCE_END.finditer(text, s, e):
-            bounds.append((pos, m.start()))
-            pos = m.end()
+            bounds.append((pos, m.start(1)))
+            pos = m.end(1)
         bounds.append((pos, e))
     return [t for t in (_trimmed(text, a, b) for a, b in bounds) if t[0] < t[1]]
 

@@ -22,7 +22,8 @@ DOCUMENTS = pa.schema(
         pa.field("doc_id", _str, nullable=False),  # doc-<hash of source key>
         pa.field("source_path", _str, nullable=False),  # file, relative to its corpus root
         pa.field("source_id", _str),  # the record's own id, when the format has one
-        pa.field("format", _str, nullable=False),  # jsonl | parquet | text | markdown | html | pdf | docx
+        # jsonl | json | parquet | text | markdown | html | pdf | docx
+        pa.field("format", _str, nullable=False),
         pa.field("title", _str),
         pa.field("text", _str, nullable=False),  # normalized text; chunk offsets index into it
         pa.field("n_chars", pa.int64(), nullable=False),
@@ -101,7 +102,8 @@ STATEMENTS = pa.schema(
         pa.field("predicate", _str, nullable=False),
         pa.field("object", _str, nullable=False),
         pa.field("source_quote", _str, nullable=False),
-        pa.field("quote_char_start", pa.int64(), nullable=False),  # offsets into the chunk text
+        # offsets of source_quote in the chunk text
+        pa.field("quote_char_start", pa.int64(), nullable=False),
         pa.field("quote_char_end", pa.int64(), nullable=False),
         pa.field("grounding", _str, nullable=False),  # exact | normalized
         pa.field("concept_ids", _strs),
@@ -124,7 +126,7 @@ KC_INDEX = pa.schema(
     [
         pa.field("src_id", _str, nullable=False),
         pa.field("src_kind", _str, nullable=False),
-        pa.field("relation", _str, nullable=False),  # e.g. chain_has_statement, statement_from_chunk
+        pa.field("relation", _str, nullable=False),  # e.g. chain_has_statement
         pa.field("dst_id", _str, nullable=False),
         pa.field("dst_kind", _str, nullable=False),
     ]
@@ -153,7 +155,8 @@ SFT_SAMPLES = pa.schema(
     [
         pa.field("sample_id", _str, nullable=False),
         pa.field("dataset", _str, nullable=False),  # sft_v1, sft_v2, …
-        pa.field("task_type", _str, nullable=False),  # qa | single_choice | multi_choice | true_false
+        # qa | single_choice | multi_choice | true_false
+        pa.field("task_type", _str, nullable=False),
         pa.field("generator", _str, nullable=False),  # template | llm | patch | replay
         pa.field("prompt", _str, nullable=False),
         pa.field("response", _str, nullable=False),

@@ -100,7 +100,9 @@ def signal_scores(sig: dict[str, float]) -> dict[str, float]:
     }
 
 
-def assess(text: str, threshold: float, min_words: int) -> tuple[float, dict[str, float], str | None]:
+def assess(
+    text: str, threshold: float, min_words: int
+) -> tuple[float, dict[str, float], str | None]:
     """(score, signals, drop reason or None)."""
     sig = quality_signals(text)
     scores = signal_scores(sig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,7 +70,7 @@ def test_overlap_repeats_the_tail_of_the_previous_chunk():
     text = "\n\n".join(f"Sentence number {i} talks about topic {i}." for i in range(60))
     chunks = chunk_text(text, TOK, 64, 16, 0)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end, "consecutive chunks should overlap"
 
 

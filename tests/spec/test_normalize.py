@@ -5,7 +5,8 @@ from proda_ray.spec.normalize import normalize_text
 
 def test_normalization_rules():
     cfg = NormalizeConfig()
-    raw = "Cafe\u0301\r\nline\ttwo  with   spaces \u200b\x07\r\n\r\n\r\n\r\nPage 12\n    indented  code\n"
+    raw = ("Cafe\u0301\r\nline\ttwo  with   spaces \u200b\x07\r\n\r\n\r\n\r\nPage 12\n"
+           "    indented  code\n")
     out = normalize_text(raw, cfg)
     assert out == "Café\nline two with spaces\n\n    indented code"
 

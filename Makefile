@@ -1,0 +1,46 @@
+# proda-ray: two commands do all set-up on a fresh machine.
+#   make demo   the full loop, local dev mode, on the bundled sample corpus
+#   make test   the whole test suite (what CI runs: .ci/run calls this)
+# Both create .venv on first use. torch is installed FIRST and pinned (constraints.txt) so pip
+# takes the local CPU wheel instead of pulling the multi-GB CUDA build.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+WORKSPACE ?= workspaces/demo
+export RAY_USAGE_STATS_ENABLED ?= 0
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup demo test test-fast lint bench-corpus clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+demo: $(STAMP)
+	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-disabled} $(VENV)/bin/proda run \
+		--workspace $(WORKSPACE) --corpus examples/sample_corpus
+	$(VENV)/bin/proda status --workspace $(WORKSPACE)
+
+test: $(STAMP)
+	$(PY) -m ruff check proda_ray jobs tests benchmarks examples
+	$(PY) -m pytest -p no:cacheprovider tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider -m "not slow" tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check proda_ray jobs tests benchmarks examples
+
+bench-corpus: $(STAMP)
+	$(PY) benchmarks/corpus.py
+
+clean:
+	rm -rf workspaces .pytest_cache

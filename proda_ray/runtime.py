@@ -44,8 +44,10 @@ def worker_count(requested: int | None) -> int:
 
 
 def configure_data_context(show_progress: bool) -> None:
+    """Progress bars on or off; without them, Ray Data's per-dataset INFO lines are noise."""
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.INFO if show_progress else logging.ERROR)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = show_progress
     ctx.print_on_execution_start = show_progress

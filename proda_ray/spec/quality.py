@@ -28,6 +28,12 @@ import re
 from collections import Counter
 
 _WORD = re.compile(r"\w+")
+_NON_LETTER = re.compile(r"[\W\d_]+")  # what is left after removing these is letters
+_SPACE = re.compile(r"\s+")
+
+
+def _letters(s: str) -> int:
+    return len(_NON_LETTER.sub("", s))
 
 
 def _ramp(x: float, bad: float, good: float) -> float:
@@ -42,8 +48,8 @@ def quality_signals(text: str) -> dict[str, float]:
     """Raw measurements of a text (see the table in the module docstring)."""
     words = text.split()
     n_words = len(words)
-    non_space = sum(1 for ch in text if not ch.isspace()) or 1
-    alpha = sum(1 for ch in text if ch.isalpha())
+    non_space = len(_SPACE.sub("", text)) or 1
+    alpha = _letters(text)
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     line_counts = Counter(lines)
     dup_line_chars = sum(len(ln) * (c - 1) for ln, c in line_counts.items() if c > 1)
@@ -74,8 +80,7 @@ def quality_signals(text: str) -> dict[str, float]:
         if in_code or "|" in ln:
             continue
         considered += 1
-        letters = sum(ch.isalpha() for ch in ln)
-        if letters < 0.3 * len(ln.replace(" ", "")):
+        if _letters(ln) < 0.3 * len(ln.replace(" ", "")):
             junk += 1
     return {
         "n_words": float(n_words),

@@ -116,6 +116,8 @@ def read_file(f: CorpusFile, cfg: ReadConfig, min_decode_confidence: float = 0.8
         for item in reader(f, fmt, cfg, min_decode_confidence):
             produced += 1
             yield item
+    except DecodeError as e:  # whole-file formats: the file is not text we can read
+        yield Rejection(f.rel_path, "decode", e.reason, e.detail)
     except Exception as e:  # a broken file is a rejection, never the end of the job
         reason = "corrupt_file" if _is_corruption(e) else "read_error"
         yield Rejection(f.rel_path, "read", reason,
@@ -214,11 +216,7 @@ def _read_json(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
     data = _open_bytes(f)
     if f.rel_path.lower().endswith(".gz"):
         data = gzip.decompress(data)
-    try:
-        text, enc = decode_bytes(data, min_conf)
-    except DecodeError as e:
-        yield Rejection(f.rel_path, "decode", e.reason, e.detail)
-        return
+    text, enc = decode_bytes(data, min_conf)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
@@ -248,20 +246,12 @@ def _whole_file_doc(f: CorpusFile, fmt: str, text: str, enc: str, title: str | N
 
 
 def _read_text(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
-    try:
-        text, enc = decode_bytes(_open_bytes(f), min_conf)
-    except DecodeError as e:
-        yield Rejection(f.rel_path, "decode", e.reason, e.detail)
-        return
+    text, enc = decode_bytes(_open_bytes(f), min_conf)
     yield _whole_file_doc(f, fmt, text, enc)
 
 
 def _read_html(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
-    try:
-        html, enc = decode_bytes(_open_bytes(f), min_conf)
-    except DecodeError as e:
-        yield Rejection(f.rel_path, "decode", e.reason, e.detail)
-        return
+    html, enc = decode_bytes(_open_bytes(f), min_conf)
     text, title = html_to_text(html)
     yield _whole_file_doc(f, fmt, text, enc, title)
 

@@ -1,0 +1,178 @@
+"""Corpus ("spec") stage throughput: Ray with 1 and 2 workers vs a plain single process.
+
+    python benchmarks/corpus.py [--corpus '../shared/corpora/openstax/*.jsonl.gz']
+
+The baseline calls the very same per-shard functions (spec/shards.py) in one process with
+pyarrow I/O and no Ray, so the difference between the columns is scheduling and Ray overhead,
+not different work. Prints a table and writes benchmarks/results/corpus.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import posixpath
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pyarrow as pa
+
+from proda_ray.spec.config import SpecConfig
+from proda_ray.spec.disciplines import DisciplineClassifier, load_taxonomy
+from proda_ray.spec.readers import list_corpus
+from proda_ray.spec.shards import (
+    DuplicateIndex,
+    chunk_shard,
+    dedup_rows,
+    finalize_chunks,
+    plan_shards,
+    read_shard,
+)
+from proda_ray.tokenizer import load_tokenizer
+from proda_ray.workspace import Workspace, run_stage
+
+STEPS = ["read", "dedup_documents", "chunk", "dedup_chunks", "finalize"]
+DEFAULT_CORPUS = str(Path(__file__).resolve().parents[2] / "shared/corpora/openstax/*.jsonl.gz")
+
+
+def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
+    """The same work, one process, no Ray: shard functions + pyarrow Parquet I/O."""
+    ws = Workspace(root)
+    t: dict[str, float] = {}
+    c: Counter = Counter()
+    shards = plan_shards(list_corpus(cfg.corpus), cfg.read.shard_bytes)
+    taxonomy = load_taxonomy(cfg.disciplines.taxonomy)
+
+    t0 = time.perf_counter()
+    for s in shards:
+        docs, rej, counters = read_shard(s, cfg, taxonomy)
+        ws.write_parquet(f"docs/{s.key}.parquet", docs)
+        ws.write_parquet(f"rej/{s.key}.parquet", rej)
+        c.update(counters)
+    t["read"] = time.perf_counter() - t0
+
+    def dedup(rel: str, id_col: str) -> DuplicateIndex:
+        parts = []
+        for f in ws.list_files(rel, suffix=".parquet"):
+            tab = ws.read_parquet(f, columns=[id_col, "content_hash", "minhash"])
+            key = posixpath.basename(f).removesuffix(".parquet")
+            loc = pa.array([f"{key}:{i:09d}" for i in range(tab.num_rows)])
+            parts.append(tab.append_column("locator", loc))
+        dups, _ = dedup_rows(pa.concat_tables(parts), id_col, cfg)
+        return DuplicateIndex.from_table(dups)
+
+    t0 = time.perf_counter()
+    doc_dups = dedup("docs", "doc_id")
+    t["dedup_documents"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    tok = load_tokenizer(cfg.chunk.tokenizer)
+    clf = DisciplineClassifier(taxonomy, cfg.disciplines.min_score)
+    for s in shards:
+        docs = ws.read_parquet(f"docs/{s.key}.parquet")
+        documents, _, chunks, _, counters = chunk_shard(s.key, docs, doc_dups, cfg, tok, clf)
+        ws.write_parquet(f"documents/{s.key}.parquet", documents)
+        ws.write_parquet(f"chunks/{s.key}.parquet", chunks)
+        c.update(counters)
+    t["chunk"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    chunk_dups = dedup("chunks", "chunk_id")
+    t["dedup_chunks"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    for s in shards:
+        final, _, counters = finalize_chunks(s.key, ws.read_parquet(f"chunks/{s.key}.parquet"),
+                                             chunk_dups)
+        ws.write_parquet(f"final/{s.key}.parquet", final)
+        c.update(counters)
+    t["finalize"] = time.perf_counter() - t0
+    return t, c
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--out", default=str(Path(__file__).with_name("results") / "corpus.json"))
+    args = p.parse_args()
+    cfg = SpecConfig(corpus=[args.corpus])
+    files = list_corpus(cfg.corpus)
+    if not files:
+        sys.exit(f"no corpus files match {args.corpus}")
+
+    results: dict = {"corpus": args.corpus, "files": len(files),
+                     "compressed_bytes": sum(f.size for f in files), "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        print("baseline (one process, no Ray)…", file=sys.stderr)
+        t_base, c = baseline(cfg, f"{tmp}/baseline")
+        results["runs"]["baseline"] = {"steps_s": t_base, "total_s": sum(t_base.values()),
+                                       "chunks": c["chunks_kept"]}
+        import ray
+
+        from proda_ray.runtime import ensure_ray
+
+        t0 = time.perf_counter()
+        ensure_ray(num_cpus=os.cpu_count())
+        results["ray_init_s"] = time.perf_counter() - t0
+        for n in args.workers:
+            print(f"ray, {n} worker(s)…", file=sys.stderr)
+            from proda_ray.spec.stage import SpecStage
+
+            ws = Workspace(f"{tmp}/ray{n}")
+            t0 = time.perf_counter()
+            run = run_stage(ws, SpecStage(cfg, workers=n), show_progress=False)
+            wall = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            noop = run_stage(ws, SpecStage(cfg, workers=n), show_progress=False)
+            m = run.manifest
+            results["runs"][f"ray_{n}w"] = {
+                "steps_s": m.timings_s, "total_s": wall, "noop_rerun_s":
+                time.perf_counter() - t0, "noop_status": noop.status,
+                "chunks": m.counters["chunks"], "documents": m.counters["documents"],
+                "chars": m.counters["chars"], "rejected": m.rejected,
+                "dedup": m.report["dedup"], "tokens": m.report["tokens"]}
+        ray.shutdown()
+
+    r = results["runs"]
+    ray_runs = [k for k in r if k.startswith("ray_")]
+    docs = r[ray_runs[0]]["documents"]
+    mb = r[ray_runs[0]]["chars"] / 1e6
+    results.update(documents=docs, text_mb=mb, machine={
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "ray": __import__("ray").__version__, "platform": platform.platform()})
+    cols = ["baseline", *ray_runs]
+    print(f"\nspec stage over {len(files)} files, {docs} documents, {mb:.1f} MB of text "
+          f"(ray.init {results['ray_init_s']:.1f}s, not included)\n")
+    head = f"{'step':<16}" + "".join(f"{c + ' s':>13}{'docs/s':>10}{'MB/s':>8}" for c in cols)
+    print(head)
+    print("-" * len(head))
+    for step in [*STEPS, "total"]:
+        row = f"{step:<16}"
+        for col in cols:
+            s = r[col]["total_s"] if step == "total" else r[col]["steps_s"].get(step, 0.0)
+            row += f"{s:>13.2f}{docs / s if s else 0:>10.0f}{mb / s if s else 0:>8.1f}"
+        print(row)
+    print()
+    for col in ray_runs:
+        ratio = r[col]["total_s"] / r["baseline"]["total_s"]
+        print(f"{col}: {ratio:.2f}x the baseline's time · no-op rerun "
+              f"{r[col]['noop_rerun_s']:.2f}s ({r[col]['noop_status']}) · chunks "
+              f"{r[col]['chunks']} (baseline {r['baseline']['chunks']})")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

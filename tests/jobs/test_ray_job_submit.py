@@ -60,7 +60,9 @@ def test_spec_job_on_two_nodes(two_node_cluster, tmp_path):
         "--", sys.executable, "jobs/spec.py", "--workspace", str(ws),
         "--corpus", str(SAMPLE_CORPUS), "--workers", "2",
         env=env, timeout=900)
-    assert submit.returncode == 0, (submit.stdout[-3000:], submit.stderr[-3000:])
+    if submit.returncode != 0:  # the whole job log: a traceback's cause is at its end
+        pytest.fail(f"job failed:\n{submit.stdout[-12000:]}\n--- stderr ---\n"
+                    f"{submit.stderr[-4000:]}", pytrace=False)
     assert "succeeded" in submit.stdout.lower()
 
     manifest = json.loads((ws / "stages" / "spec" / "manifest.json").read_text())

@@ -36,13 +36,18 @@ def two_node_cluster(tmp_path):
                 f"--dashboard-port={DASHBOARD}", "--dashboard-host=127.0.0.1",
                 f"--temp-dir={tmp}", "--disable-usage-stats", env=env)
     assert head.returncode == 0, head.stderr[-3000:]
+    # the second node gets its own temp dir, as a real node has its own disk: sharing one,
+    # its runtime-env agent garbage-collects the job's unpacked working_dir under the head
+    worker_tmp = Path(f"{tmp}-w")
     try:
-        worker = _ray("start", f"--address=127.0.0.1:{PORT}", "--num-cpus=1", env=env)
+        worker = _ray("start", f"--address=127.0.0.1:{PORT}", "--num-cpus=1",
+                      f"--temp-dir={worker_tmp}", env=env)
         assert worker.returncode == 0, worker.stderr[-3000:]
         yield env
     finally:
         _ray("stop", "--force", env=env)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(worker_tmp, ignore_errors=True)
 
 
 def test_spec_job_on_two_nodes(two_node_cluster, tmp_path):

@@ -26,10 +26,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pyarrow as pa
 
+from proda_ray.schema import CHUNKS, DOCUMENTS, REJECTED
 from proda_ray.spec.config import SpecConfig
 from proda_ray.spec.disciplines import DisciplineClassifier, load_taxonomy
 from proda_ray.spec.readers import list_corpus
 from proda_ray.spec.shards import (
+    CHUNK_STAGING,
+    DOC_STAGING,
     DuplicateIndex,
     chunk_shard,
     dedup_rows,
@@ -54,10 +57,10 @@ def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
 
     t0 = time.perf_counter()
     for s in shards:
-        docs, rej, counters = read_shard(s, cfg, taxonomy)
-        ws.write_parquet(f"docs/{s.key}.parquet", docs)
-        ws.write_parquet(f"rej/{s.key}.parquet", rej)
-        c.update(counters)
+        with ws.parquet_writers({"docs": (f"docs/{s.key}.parquet", DOC_STAGING),
+                                 "rejected": (f"rej/{s.key}.parquet", REJECTED)}) as write:
+            for out in read_shard(s, cfg, taxonomy, c):
+                write(out)
     t["read"] = time.perf_counter() - t0
 
     def dedup(rel: str, id_col: str) -> DuplicateIndex:
@@ -78,11 +81,15 @@ def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
     tok = load_tokenizer(cfg.chunk.tokenizer)
     clf = DisciplineClassifier(taxonomy, cfg.disciplines.min_score)
     for s in shards:
-        docs = ws.read_parquet(f"docs/{s.key}.parquet")
-        documents, _, chunks, _, counters = chunk_shard(s.key, docs, doc_dups, cfg, tok, clf)
-        ws.write_parquet(f"documents/{s.key}.parquet", documents)
-        ws.write_parquet(f"chunks/{s.key}.parquet", chunks)
-        c.update(counters)
+        with ws.parquet_writers({
+            "documents": (f"documents/{s.key}.parquet", DOCUMENTS),
+            "documents.rejected": (f"docrej/{s.key}.parquet", REJECTED),
+            "chunks": (f"chunks/{s.key}.parquet", CHUNK_STAGING),
+            "chunks.rejected": (f"chunkrej/{s.key}.parquet", REJECTED),
+        }) as write:
+            docs = ws.iter_parquet_batches(f"docs/{s.key}.parquet", batch_size=256)
+            for out in chunk_shard(s.key, docs, doc_dups, cfg, tok, clf, c):
+                write(out)
     t["chunk"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -91,10 +98,12 @@ def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
 
     t0 = time.perf_counter()
     for s in shards:
-        final, _, counters = finalize_chunks(s.key, ws.read_parquet(f"chunks/{s.key}.parquet"),
-                                             chunk_dups)
-        ws.write_parquet(f"final/{s.key}.parquet", final)
-        c.update(counters)
+        with ws.parquet_writers({"chunks": (f"final/{s.key}.parquet", CHUNKS),
+                                 "chunks.rejected": (f"finalrej/{s.key}.parquet",
+                                                     REJECTED)}) as write:
+            staged = ws.iter_parquet_batches(f"chunks/{s.key}.parquet", batch_size=1024)
+            for out in finalize_chunks(s.key, staged, chunk_dups, c):
+                write(out)
     t["finalize"] = time.perf_counter() - t0
     return t, c
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,27 +111,45 @@ def _count_rejections(c: Counter, table: str, rejects: list[Rejection]) -> None:
 
 # --- phase 1: read + normalize ------------------------------------------------------------
 
-def read_shard(shard: Shard, cfg: SpecConfig, taxonomy: list[Discipline]
-               ) -> tuple[pa.Table, pa.Table, Counter]:
-    """(staged documents, rejections, counters) for the files of one shard."""
+def read_shard(shard: Shard, cfg: SpecConfig, taxonomy: list[Discipline], c: Counter,
+               batch_chars: int = 32 * 2**20, batch_rows: int = 512
+               ) -> Iterator[dict[str, pa.Table]]:
+    """Staged documents and rejections of one shard, in bounded batches (counts go to ``c``).
+
+    Yields ``{"docs": …, "rejected": …}`` whenever ~``batch_chars`` of text or ``batch_rows``
+    rows have accumulated, so a single huge file never has to fit in memory.
+    """
     hasher = _hasher(cfg)
-    rows, rejects, c = [], [], Counter()
+    rows: list[dict] = []
+    rejects: list[Rejection] = []
+    held = 0
+
+    def flush() -> dict[str, pa.Table]:
+        nonlocal rows, rejects, held
+        _count_rejections(c, "documents.rejected", rejects)
+        out = {"docs": pa.Table.from_pylist(rows, schema=DOC_STAGING),
+               "rejected": rejected_table(rejects)}
+        rows, rejects, held = [], [], 0
+        return out
+
     for f in shard.files:
         c["files"] += 1
         c["bytes"] += f.size
         for item in read_file(f, cfg.read, cfg.normalize.min_decode_confidence):
             if isinstance(item, Rejection):
                 rejects.append(item)
-                continue
-            c["documents_read"] += 1
-            doc = _prepare_doc(item, cfg, taxonomy, hasher)
-            if isinstance(doc, Rejection):
-                rejects.append(doc)
             else:
-                c["chars"] += doc["n_chars"]
-                rows.append(doc)
-    _count_rejections(c, "documents.rejected", rejects)
-    return pa.Table.from_pylist(rows, schema=DOC_STAGING), rejected_table(rejects), c
+                c["documents_read"] += 1
+                doc = _prepare_doc(item, cfg, taxonomy, hasher)
+                if isinstance(doc, Rejection):
+                    rejects.append(doc)
+                else:
+                    c["chars"] += doc["n_chars"]
+                    held += doc["n_chars"]
+                    rows.append(doc)
+            if held >= batch_chars or len(rows) + len(rejects) >= batch_rows:
+                yield flush()
+    yield flush()
 
 
 def _prepare_doc(raw: RawDoc, cfg: SpecConfig, taxonomy: list[Discipline], hasher: MinHasher
@@ -208,67 +227,78 @@ def dedup_rows(table: pa.Table, id_col: str, cfg: SpecConfig) -> tuple[pa.Table,
 
 # --- phase 3: drop duplicate docs, tag disciplines, chunk, score ----------------------------
 
-def chunk_shard(shard: str, docs: pa.Table, dups: DuplicateIndex, cfg: SpecConfig, tokenizer,
-                classifier) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, Counter]:
-    """(documents, document rejections, staged chunks, chunk rejections, counters)."""
+def chunk_shard(shard: str, doc_batches: Iterable[pa.RecordBatch], dups: DuplicateIndex,
+                cfg: SpecConfig, tokenizer, classifier, c: Counter
+                ) -> Iterator[dict[str, pa.Table]]:
+    """Per batch of staged documents: ``{"documents", "documents.rejected", "chunks",
+    "chunks.rejected"}`` (duplicates dropped, disciplines tagged, chunked, scored)."""
     hasher = _hasher(cfg)
-    c = Counter()
-    kept, doc_rejects = [], []
-    for i, row in enumerate(docs.to_pylist()):
-        row.pop("minhash", None)
-        dup = dups.lookup(row["doc_id"], f"{shard}:{i:09d}")
-        if dup is not None:
-            doc_rejects.append(Rejection(
-                row["source_path"], "dedup", dup.reason, id=row["doc_id"],
-                source_id=row["source_id"], duplicate_of=dup.kept_id, preview=row["text"][:200],
-                detail=f"estimated Jaccard {dup.similarity:.2f} with {dup.kept_id}"))
-            continue
-        kept.append(row)
-    _tag_disciplines(kept, cfg, classifier, c)
-
-    chunk_rows, chunk_rejects = [], []
     ch = cfg.chunk
     min_tokens = int(ch.section_fill * ch.max_tokens)
-    for doc in kept:
-        seen_text: Counter = Counter()
-        pieces = chunk_text(doc["text"], tokenizer, ch.max_tokens, ch.overlap_tokens, min_tokens)
-        if not pieces:
-            c["documents_without_chunks"] += 1
-        kept_any = False
-        for index, piece in enumerate(pieces):
-            occurrence = seen_text[piece.text]
-            seen_text[piece.text] += 1
-            chunk_id = make_id("chunk", doc["doc_id"], piece.text, str(occurrence))
-            c["chunks_made"] += 1
-            score, signals, reason = assess(piece.text, cfg.quality.threshold,
-                                            cfg.quality.min_words)
-            if reason:
-                chunk_rejects.append(Rejection(
-                    doc["source_path"], "quality", reason, id=chunk_id,
-                    source_id=doc["source_id"], preview=piece.text[:200],
-                    detail=f"score {score:.2f}; signals {json.dumps(signals)}"))
-                continue
-            kept_any = True
-            chunk_rows.append({
-                "chunk_id": chunk_id, "doc_id": doc["doc_id"], "chunk_index": index,
-                "char_start": piece.start, "char_end": piece.end,
-                "section_path": list(piece.section_path), "text": piece.text,
-                "n_tokens": piece.n_tokens, "n_words": len(piece.text.split()),
-                "content_hash": exact_key(piece.text), "quality_score": score,
-                "quality_signals_json": json.dumps(signals, sort_keys=True),
-                "discipline_code": doc["discipline_code"], "discipline": doc["discipline"],
-                "title": doc["title"], "source_path": doc["source_path"],
-                "minhash": hasher.signature(piece.text).tobytes(),
-            })
-        if pieces and not kept_any:
-            c["documents_without_chunks"] += 1
-    _count_rejections(c, "documents.rejected", doc_rejects)
-    _count_rejections(c, "chunks.rejected", chunk_rejects)
-    c["documents_kept"] += len(kept)
-    documents = pa.Table.from_pylist(kept, schema=DOCUMENTS)
-    return (documents, rejected_table(doc_rejects),
-            pa.Table.from_pylist(chunk_rows, schema=CHUNK_STAGING), rejected_table(chunk_rejects),
-            c)
+    row_index = 0  # position in the shard's staged table: the dedup locator
+    for batch in doc_batches:
+        kept, doc_rejects = [], []
+        for row in batch.to_pylist():
+            row.pop("minhash", None)
+            dup = dups.lookup(row["doc_id"], f"{shard}:{row_index:09d}")
+            row_index += 1
+            if dup is not None:
+                doc_rejects.append(Rejection(
+                    row["source_path"], "dedup", dup.reason, id=row["doc_id"],
+                    source_id=row["source_id"], duplicate_of=dup.kept_id,
+                    preview=row["text"][:200],
+                    detail=f"estimated Jaccard {dup.similarity:.2f} with {dup.kept_id}"))
+            else:
+                kept.append(row)
+        _tag_disciplines(kept, cfg, classifier, c)
+        chunk_rows, chunk_rejects = [], []
+        for doc in kept:
+            made, rejected = _chunk_doc(doc, cfg, tokenizer, hasher, min_tokens, c)
+            chunk_rows += made
+            chunk_rejects += rejected
+        _count_rejections(c, "documents.rejected", doc_rejects)
+        _count_rejections(c, "chunks.rejected", chunk_rejects)
+        c["documents_kept"] += len(kept)
+        yield {
+            "documents": pa.Table.from_pylist(kept, schema=DOCUMENTS),
+            "documents.rejected": rejected_table(doc_rejects),
+            "chunks": pa.Table.from_pylist(chunk_rows, schema=CHUNK_STAGING),
+            "chunks.rejected": rejected_table(chunk_rejects),
+        }
+
+
+def _chunk_doc(doc: dict, cfg: SpecConfig, tokenizer, hasher: MinHasher, min_tokens: int,
+               c: Counter) -> tuple[list[dict], list[Rejection]]:
+    ch = cfg.chunk
+    seen_text: Counter = Counter()
+    pieces = chunk_text(doc["text"], tokenizer, ch.max_tokens, ch.overlap_tokens, min_tokens)
+    rows, rejects = [], []
+    for index, piece in enumerate(pieces):
+        occurrence = seen_text[piece.text]
+        seen_text[piece.text] += 1
+        chunk_id = make_id("chunk", doc["doc_id"], piece.text, str(occurrence))
+        c["chunks_made"] += 1
+        score, signals, reason = assess(piece.text, cfg.quality.threshold, cfg.quality.min_words)
+        if reason:
+            rejects.append(Rejection(
+                doc["source_path"], "quality", reason, id=chunk_id, source_id=doc["source_id"],
+                preview=piece.text[:200],
+                detail=f"score {score:.2f}; signals {json.dumps(signals)}"))
+            continue
+        rows.append({
+            "chunk_id": chunk_id, "doc_id": doc["doc_id"], "chunk_index": index,
+            "char_start": piece.start, "char_end": piece.end,
+            "section_path": list(piece.section_path), "text": piece.text,
+            "n_tokens": piece.n_tokens, "n_words": len(piece.text.split()),
+            "content_hash": exact_key(piece.text), "quality_score": score,
+            "quality_signals_json": json.dumps(signals, sort_keys=True),
+            "discipline_code": doc["discipline_code"], "discipline": doc["discipline"],
+            "title": doc["title"], "source_path": doc["source_path"],
+            "minhash": hasher.signature(piece.text).tobytes(),
+        })
+    if not rows:
+        c["documents_without_chunks"] += 1
+    return rows, rejects
 
 
 def _tag_disciplines(docs: list[dict], cfg: SpecConfig, classifier, c: Counter) -> None:
@@ -288,22 +318,25 @@ def _tag_disciplines(docs: list[dict], cfg: SpecConfig, classifier, c: Counter) 
 
 # --- phase 5: drop duplicate chunks ----------------------------------------------------------
 
-def finalize_chunks(shard: str, staged: pa.Table, dups: DuplicateIndex
-                    ) -> tuple[pa.Table, pa.Table, Counter]:
-    c = Counter()
-    keep, rejects = [], []
-    ids = staged.column("chunk_id").to_pylist()
-    for i, chunk_id in enumerate(ids):
-        dup = dups.lookup(chunk_id, f"{shard}:{i:09d}")
-        if dup is None:
-            keep.append(i)
-            continue
-        row = staged.slice(i, 1).to_pylist()[0]
-        rejects.append(Rejection(
-            row["source_path"], "dedup", dup.reason, id=chunk_id, duplicate_of=dup.kept_id,
-            preview=row["text"][:200],
-            detail=f"estimated Jaccard {dup.similarity:.2f} with {dup.kept_id}"))
-    _count_rejections(c, "chunks.rejected", rejects)
-    chunks = staged.take(pa.array(keep, type=pa.int64())).drop_columns(["minhash"])
-    c["chunks_kept"] += chunks.num_rows
-    return chunks.cast(CHUNKS), rejected_table(rejects), c
+def finalize_chunks(shard: str, chunk_batches: Iterable[pa.RecordBatch],
+                    dups: DuplicateIndex, c: Counter) -> Iterator[dict[str, pa.Table]]:
+    """Per batch of staged chunks: ``{"chunks", "chunks.rejected"}`` without duplicates."""
+    row_index = 0
+    for batch in chunk_batches:
+        staged = pa.Table.from_batches([batch])
+        keep, rejects = [], []
+        for i, chunk_id in enumerate(staged.column("chunk_id").to_pylist()):
+            dup = dups.lookup(chunk_id, f"{shard}:{row_index + i:09d}")
+            if dup is None:
+                keep.append(i)
+                continue
+            row = staged.slice(i, 1).to_pylist()[0]
+            rejects.append(Rejection(
+                row["source_path"], "dedup", dup.reason, id=chunk_id, duplicate_of=dup.kept_id,
+                preview=row["text"][:200],
+                detail=f"estimated Jaccard {dup.similarity:.2f} with {dup.kept_id}"))
+        row_index += staged.num_rows
+        _count_rejections(c, "chunks.rejected", rejects)
+        chunks = staged.take(pa.array(keep, type=pa.int64())).drop_columns(["minhash"])
+        c["chunks_kept"] += chunks.num_rows
+        yield {"chunks": chunks.cast(CHUNKS), "chunks.rejected": rejected_table(rejects)}

@@ -28,9 +28,12 @@ import pyarrow.compute as pc
 import ray
 
 from proda_ray.runtime import configure_data_context, worker_count
+from proda_ray.schema import CHUNKS, DOCUMENTS, REJECTED
 from proda_ray.spec.config import SpecConfig
 from proda_ray.spec.readers import list_corpus
 from proda_ray.spec.shards import (
+    CHUNK_STAGING,
+    DOC_STAGING,
     DuplicateIndex,
     Shard,
     chunk_shard,
@@ -176,10 +179,15 @@ def _ReadShard(batch: dict, ws: Workspace, scratch: str, cfg_json: dict) -> dict
 
     cfg = SpecConfig.model_validate(cfg_json)
     shard = _one_shard(batch)
-    docs, rejected, counters = read_shard(shard, cfg, load_taxonomy(cfg.disciplines.taxonomy))
-    ws.write_parquet(posixpath.join(scratch, "p1", "docs", f"{shard.key}.parquet"), docs)
-    ws.write_parquet(posixpath.join(scratch, "p1", "rejected", f"{shard.key}.parquet"), rejected)
-    ws.write_json(posixpath.join(scratch, "p1", f"{shard.key}.done.json"), dict(counters))
+    c: Counter = Counter()
+    p1 = posixpath.join(scratch, "p1")
+    with ws.parquet_writers({
+        "docs": (posixpath.join(p1, "docs", f"{shard.key}.parquet"), DOC_STAGING),
+        "rejected": (posixpath.join(p1, "rejected", f"{shard.key}.parquet"), REJECTED),
+    }) as write:
+        for out in read_shard(shard, cfg, load_taxonomy(cfg.disciplines.taxonomy), c):
+            write(out)
+    ws.write_json(posixpath.join(p1, f"{shard.key}.done.json"), dict(c))
     return _summary(shard)
 
 
@@ -201,37 +209,48 @@ class _ChunkShard:
 
     def __call__(self, batch: dict) -> dict:
         shard = _one_shard(batch)
-        ws, sc = self.ws, self.scratch
-        docs = ws.read_parquet(posixpath.join(sc, "p1", "docs", f"{shard.key}.parquet"))
-        read_rejects = ws.read_parquet(posixpath.join(sc, "p1", "rejected",
-                                                      f"{shard.key}.parquet"))
-        documents, doc_rejects, chunks, chunk_rejects, c = chunk_shard(
-            shard.key, docs, self.dups, self.cfg, self.tokenizer, self.classifier)
-        ws.write_parquet(posixpath.join("tables", "documents", self.fp, f"{shard.key}.parquet"),
-                         documents)
-        ws.write_parquet(
-            posixpath.join("tables", "documents.rejected", self.fp, f"{shard.key}.parquet"),
-            pa.concat_tables([read_rejects, doc_rejects]))
-        ws.write_parquet(posixpath.join(sc, "p3", "chunks", f"{shard.key}.parquet"), chunks)
-        ws.write_parquet(posixpath.join(sc, "p3", "rejected", f"{shard.key}.parquet"),
-                         chunk_rejects)
-        ws.write_json(posixpath.join(sc, "p3", f"{shard.key}.done.json"), dict(c))
+        ws, sc, key = self.ws, self.scratch, shard.key
+        c: Counter = Counter()
+        with ws.parquet_writers({
+            "documents": (posixpath.join("tables", "documents", self.fp, f"{key}.parquet"),
+                          DOCUMENTS),
+            "documents.rejected": (posixpath.join("tables", "documents.rejected", self.fp,
+                                                  f"{key}.parquet"), REJECTED),
+            "chunks": (posixpath.join(sc, "p3", "chunks", f"{key}.parquet"), CHUNK_STAGING),
+            "chunks.rejected": (posixpath.join(sc, "p3", "rejected", f"{key}.parquet"),
+                                REJECTED),
+        }) as write:
+            # read-phase rejections belong to the final documents.rejected table too
+            for rb in ws.iter_parquet_batches(posixpath.join(sc, "p1", "rejected",
+                                                             f"{key}.parquet")):
+                write({"documents.rejected": pa.Table.from_batches([rb])})
+            docs = ws.iter_parquet_batches(posixpath.join(sc, "p1", "docs", f"{key}.parquet"),
+                                           batch_size=256)
+            for out in chunk_shard(key, docs, self.dups, self.cfg, self.tokenizer,
+                                   self.classifier, c):
+                write(out)
+        ws.write_json(posixpath.join(sc, "p3", f"{key}.done.json"), dict(c))
         return _summary(shard)
 
 
 def _FinalizeShard(batch: dict, ws: Workspace, scratch: str, fingerprint: str) -> dict:
     shard = _one_shard(batch)
+    key = shard.key
     dups = DuplicateIndex.from_table(ws.read_parquet(posixpath.join(scratch, "chunk_dups.parquet")))
-    staged = ws.read_parquet(posixpath.join(scratch, "p3", "chunks", f"{shard.key}.parquet"))
-    quality_rejects = ws.read_parquet(posixpath.join(scratch, "p3", "rejected",
-                                                     f"{shard.key}.parquet"))
-    chunks, dup_rejects, c = finalize_chunks(shard.key, staged, dups)
-    ws.write_parquet(posixpath.join("tables", "chunks", fingerprint, f"{shard.key}.parquet"),
-                     chunks)
-    ws.write_parquet(posixpath.join("tables", "chunks.rejected", fingerprint,
-                                    f"{shard.key}.parquet"),
-                     pa.concat_tables([quality_rejects, dup_rejects]))
-    ws.write_json(posixpath.join(scratch, "p5", f"{shard.key}.done.json"), dict(c))
+    c: Counter = Counter()
+    with ws.parquet_writers({
+        "chunks": (posixpath.join("tables", "chunks", fingerprint, f"{key}.parquet"), CHUNKS),
+        "chunks.rejected": (posixpath.join("tables", "chunks.rejected", fingerprint,
+                                           f"{key}.parquet"), REJECTED),
+    }) as write:
+        for rb in ws.iter_parquet_batches(posixpath.join(scratch, "p3", "rejected",
+                                                         f"{key}.parquet")):
+            write({"chunks.rejected": pa.Table.from_batches([rb])})
+        staged = ws.iter_parquet_batches(posixpath.join(scratch, "p3", "chunks",
+                                                        f"{key}.parquet"), batch_size=1024)
+        for out in finalize_chunks(key, staged, dups, c):
+            write(out)
+    ws.write_json(posixpath.join(scratch, "p5", f"{key}.done.json"), dict(c))
     return _summary(shard)
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import posixpath
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,52 @@ class Workspace:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd", row_group_size=2048)
         self.write_bytes(rel, sink.getvalue().to_pybytes())
+
+    @contextmanager
+    def parquet_writers(self, targets: dict[str, tuple[str, pa.Schema]]
+                        ) -> Iterator[Callable[[dict[str, pa.Table]], None]]:
+        """Write several Parquet files incrementally; commit all on success, none on error.
+
+        ``targets`` maps a name to (relative path, schema). The context yields
+        ``write({name: table, …})``. Each file is written as it grows (bounded memory) to a
+        hidden temporary file and renamed into place on success (object stores: written in
+        place, made visible by the final upload). A file that got no rows is still written,
+        empty, so readers find every target.
+        """
+        writers: dict[str, tuple[pq.ParquetWriter, object, str, str]] = {}
+
+        def open_one(name: str):
+            rel, schema = targets[name]
+            final = self.path(rel)
+            self.fs.create_dir(posixpath.dirname(final), recursive=True)
+            tmp = (posixpath.join(posixpath.dirname(final), f".tmp-{uuid.uuid4().hex}")
+                   if self.is_local else final)
+            stream = self.fs.open_output_stream(tmp)
+            writers[name] = (pq.ParquetWriter(stream, schema, compression="zstd"), stream, tmp,
+                             final)
+            return writers[name][0]
+
+        def write(batch: dict[str, pa.Table]) -> None:
+            for name, table in batch.items():
+                if table.num_rows:
+                    w = writers[name][0] if name in writers else open_one(name)
+                    w.write_table(table.cast(targets[name][1]), row_group_size=2048)
+
+        ok = False
+        try:
+            yield write
+            ok = True
+        finally:
+            for name in targets:
+                if name not in writers and ok:
+                    open_one(name)
+            for _name, (w, stream, tmp, final) in writers.items():
+                w.close()
+                stream.close()
+                if not ok:  # local: the temp file; object stores: the partial object in place
+                    self.fs.delete_file(tmp)
+                elif tmp != final:
+                    self.fs.move(tmp, final)
 
     def read_parquet(self, rel: str, columns: list[str] | None = None) -> pa.Table:
         """Read a Parquet file or a directory of part files into one table."""

@@ -113,3 +113,18 @@ def test_workspace_pickles_by_uri(tmp_path):
     ws = Workspace(tmp_path)
     _ = ws.fs  # opened filesystem must not travel
     assert pickle.loads(pickle.dumps(ws)).uri == ws.uri
+
+
+def test_parquet_writers_commit_all_or_nothing(ws):
+    schema = pa.schema([("x", pa.int64())])
+    targets = {"a": ("w/a.parquet", schema), "b": ("w/b.parquet", schema)}
+    with ws.parquet_writers(targets) as write:
+        for i in range(3):
+            write({"a": pa.table({"x": [i, i]})})
+    assert ws.read_parquet("w/a.parquet").num_rows == 6
+    assert ws.read_parquet("w/b.parquet").num_rows == 0  # empty, but present
+    with pytest.raises(RuntimeError), ws.parquet_writers({"c": ("w/c.parquet", schema)}) as write:
+        write({"c": pa.table({"x": [1]})})
+        raise RuntimeError("crash mid-shard")
+    assert not ws.exists("w/c.parquet")
+    assert ws.list_files("w") == ["w/a.parquet", "w/b.parquet"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +53,38 @@ def configure_data_context(show_progress: bool) -> None:
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = show_progress
     ctx.print_on_execution_start = show_progress
+
+
+@dataclass
+class UnitRun:
+    totals: Counter  # every unit's done-marker counters, summed
+    ran: list[str]  # keys of the units this call executed (the others were already done)
+
+
+def run_units(ws, scratch: str, phase: str, units: list[dict], udf, udf_args: tuple,
+              workers: int, actors: bool, num_cpus: float = 1) -> UnitRun:
+    """Run ``udf`` on Ray Data over the units whose ``<phase>/<key>.done.json`` is missing.
+
+    A unit is a row with a ``key`` (and whatever the UDF needs). The UDF writes the unit's
+    outputs itself, then its done marker (a JSON of counters), and returns a summary row: the
+    data never passes through the driver. A killed run redoes only unfinished units.
+    Tasks (``actors=False``) suit stateless steps; actors hold a model or tokenizer.
+    """
+    import posixpath
+
+    import ray
+
+    todo = [u for u in units if not ws.exists(scratch, phase, f"{u['key']}.done.json")]
+    if todo:
+        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+        size = min(workers, len(todo))
+        compute = (ray.data.ActorPoolStrategy(min_size=1, max_size=size) if actors
+                   else ray.data.TaskPoolStrategy(size=size))
+        ds = ds.map_batches(udf, batch_size=1, compute=compute, num_cpus=num_cpus,
+                            fn_constructor_args=udf_args if actors else None,
+                            fn_args=None if actors else udf_args)
+        ds.take_all()  # one small summary row per unit
+    totals: Counter = Counter()
+    for u in units:
+        totals.update(ws.read_json(posixpath.join(scratch, phase, f"{u['key']}.done.json")))
+    return UnitRun(totals, [u["key"] for u in todo])

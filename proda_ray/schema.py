@@ -122,6 +122,19 @@ CONCEPTS = pa.schema(
     ]
 )
 
+CONCEPT_MENTIONS = pa.schema(
+    [
+        # one concept as one extraction call named it; merge turns mentions into concepts
+        pa.field("term", _str, nullable=False),
+        pa.field("type", _str),
+        pa.field("definition", _str),
+        pa.field("statement_ids", _strs, nullable=False),
+        pa.field("chain_id", _str, nullable=False),
+        pa.field("chunk_id", _str, nullable=False),
+        pa.field("discipline_code", _str),
+    ]
+)
+
 KC_INDEX = pa.schema(
     [
         pa.field("src_id", _str, nullable=False),
@@ -208,6 +221,7 @@ TABLES: dict[str, pa.Schema] = {
     "chains": CHAINS,
     "statements": STATEMENTS,
     "concepts": CONCEPTS,
+    "concept_mentions": CONCEPT_MENTIONS,
     "kc_index": KC_INDEX,
     "bench_items": BENCH_ITEMS,
     "sft_samples": SFT_SAMPLES,

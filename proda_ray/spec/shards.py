@@ -67,11 +67,11 @@ class Shard:
     files: tuple[CorpusFile, ...]
 
     def to_row(self) -> dict:
-        return {"shard": self.key, "files": json.dumps([f.__dict__ for f in self.files])}
+        return {"key": self.key, "files": json.dumps([f.__dict__ for f in self.files])}
 
     @staticmethod
     def from_row(row: dict) -> Shard:
-        return Shard(row["shard"], tuple(CorpusFile(**f) for f in json.loads(row["files"])))
+        return Shard(row["key"], tuple(CorpusFile(**f) for f in json.loads(row["files"])))
 
 
 def plan_shards(files: list[CorpusFile], target_bytes: int = 2 * 2**20) -> list[Shard]:

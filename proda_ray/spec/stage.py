@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from proda_ray.runtime import configure_data_context, worker_count
+from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import CHUNKS, DOCUMENTS, REJECTED
 from proda_ray.spec.config import SpecConfig
 from proda_ray.spec.readers import list_corpus
@@ -110,24 +110,26 @@ class SpecStage(Stage[SpecConfig]):
             return out
 
         # 1. read + normalize
-        s1 = timed("read", lambda: _map_shards(
-            ws, scratch, "p1", shards, _ReadShard, (ws, scratch, cfg_json), workers, actors=False))
+        units = [s.to_row() for s in shards]
+        s1 = timed("read", lambda: run_units(
+            ws, scratch, "p1", units, _ReadShard, (ws, scratch, cfg_json), workers,
+            actors=False))
         # 2. document dedup
         doc_report = timed("dedup_documents", lambda: ray.get(_dedup.remote(
             ws, scratch, "p1/docs", "doc_id", "doc_dups", cfg_json)))
         # 3. chunk + quality + disciplines
-        s3 = timed("chunk", lambda: _map_shards(
-            ws, scratch, "p3", shards, _ChunkShard, (ws, scratch, ctx.fingerprint, cfg_json),
+        s3 = timed("chunk", lambda: run_units(
+            ws, scratch, "p3", units, _ChunkShard, (ws, scratch, ctx.fingerprint, cfg_json),
             workers, actors=True))
         # 4. chunk dedup
         chunk_report = timed("dedup_chunks", lambda: ray.get(_dedup.remote(
             ws, scratch, "p3/chunks", "chunk_id", "chunk_dups", cfg_json)))
         # 5. finalize
-        s5 = timed("finalize", lambda: _map_shards(
-            ws, scratch, "p5", shards, _FinalizeShard, (ws, scratch, ctx.fingerprint), workers,
+        s5 = timed("finalize", lambda: run_units(
+            ws, scratch, "p5", units, _FinalizeShard, (ws, scratch, ctx.fingerprint), workers,
             actors=False))
 
-        for summary in (s1, s3, s5):
+        for summary in (s1.totals, s3.totals, s5.totals):
             for key, value in summary.items():
                 if key.startswith("rejected:"):
                     _, table, reason = key.split(":", 2)
@@ -146,32 +148,12 @@ class SpecStage(Stage[SpecConfig]):
         return res
 
 
-def _map_shards(ws: Workspace, scratch: str, phase: str, shards: list[Shard], udf,
-                udf_args: tuple, workers: int, actors: bool) -> Counter:
-    """Run ``udf`` over the shards whose ``<phase>/<shard>.done.json`` is missing; sum all."""
-    todo = [s for s in shards if not ws.exists(scratch, phase, f"{s.key}.done.json")]
-    if todo:
-        ds = ray.data.from_items([s.to_row() for s in todo], override_num_blocks=len(todo))
-        if actors:
-            compute = ray.data.ActorPoolStrategy(min_size=1, max_size=min(workers, len(todo)))
-        else:
-            compute = ray.data.TaskPoolStrategy(size=min(workers, len(todo)))
-        ds = ds.map_batches(udf, batch_size=1, compute=compute, num_cpus=1,
-                            fn_constructor_args=udf_args if actors else None,
-                            fn_args=None if actors else udf_args)
-        ds.take_all()  # each row is one shard's summary; the data itself stays in storage
-    total: Counter = Counter()
-    for s in shards:
-        total.update(ws.read_json(posixpath.join(scratch, phase, f"{s.key}.done.json")))
-    return total
-
-
 def _one_shard(batch: dict) -> Shard:
-    return Shard.from_row({"shard": str(batch["shard"][0]), "files": str(batch["files"][0])})
+    return Shard.from_row({"key": str(batch["key"][0]), "files": str(batch["files"][0])})
 
 
 def _summary(shard: Shard) -> dict:
-    return {"shard": np.array([shard.key])}
+    return {"key": np.array([shard.key])}
 
 
 def _ReadShard(batch: dict, ws: Workspace, scratch: str, cfg_json: dict) -> dict:

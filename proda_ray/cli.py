@@ -148,6 +148,91 @@ def _run_spec(ws: Workspace, cfg: ProjectConfig, workers: int | None, force: boo
     return result
 
 
+def _report(name: str, result) -> None:
+    m = result.manifest
+    verb = {"built": "built", "up-to-date": "up to date", "restored": "restored"}[result.status]
+    rejected = sum(sum(r.values()) for r in m.rejected.values())
+    shown = ", ".join(f"{m.counters[k]} {k}" for k in ("chains", "statements", "concepts")
+                      if k in m.counters)
+    u = m.usage
+    cost = (f" · LLM {u.calls} calls ({u.cached_calls} cached), "
+            f"{u.prompt_tokens + u.completion_tokens} tokens") if u.calls + u.cached_calls else ""
+    console.print(f"[green]{name} {verb}[/green] in {result.seconds:.1f}s · {shown or 'done'}"
+                  f" · {rejected} rejected{cost}")
+
+
+def _run_knowledge(ws: Workspace, cfg: ProjectConfig, workers: int | None, force: bool,
+                   quiet: bool) -> None:
+    from proda_ray.knowledge.merge_stage import MergeStage
+    from proda_ray.knowledge.stage import ExtractStage
+    from proda_ray.workspace import run_stage
+
+    console.print("[cyan]›[/cyan] extract: L3 chains -> L2 statements -> L1 concepts "
+                  f"(engine: {cfg.extract.engine.kind})")
+    try:
+        _report("extract", run_stage(ws, ExtractStage(cfg.extract, workers=workers or
+                                                      cfg.ray.workers),
+                                     force=force, show_progress=not quiet))
+    except (RuntimeError, NotImplementedError) as e:
+        console.print(f"[red]extract: {e}[/red]")
+        raise typer.Exit(2) from None
+    _report("merge", run_stage(ws, MergeStage(cfg.merge), force=force, show_progress=not quiet))
+
+
+@app.command()
+def extract(
+    workspace: WorkspaceOpt,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="local (embedded Gemma 3 270M, CPU) | openai (any OpenAI-compatible "
+        "server) | vllm (GPU clusters).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Extract at most N chunks, spread across disciplines.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="openai engine: server URL up to /v1.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="openai/vllm engine: model name or path.")] = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Chunks -> Knowledge Core: chains, grounded statements, canonical concepts, kc_index."""
+    overrides = list(set_ or [])
+    if limit is not None:
+        overrides.append(f"extract.limit={limit}")
+    ws, cfg = _load(workspace, overrides)
+    if engine:
+        data = {"kind": engine}
+        if base_url:
+            data["base_url"] = base_url
+        if model:
+            data["model" if engine != "local" else "model_path"] = model
+        cfg.extract.engine = type(cfg.extract).model_validate(
+            {**cfg.extract.model_dump(mode="json"), "engine": data}).engine
+    _start_ray(cfg, address)
+    _run_knowledge(ws, cfg, workers, force, quiet)
+
+
+kc_app = typer.Typer(help="Browse the Knowledge Core.", no_args_is_help=True)
+app.add_typer(kc_app, name="kc")
+
+
+@kc_app.command("show")
+def kc_show(
+    node_id: Annotated[str, typer.Argument(help="A chain-, stmt-, concept-, chunk- or doc- id.")],
+    workspace: WorkspaceOpt,
+) -> None:
+    """A node with its neighbourhood (both directions) and its source text."""
+    from proda_ray.knowledge.browse import show_node
+
+    try:
+        Console().print(show_node(Workspace(workspace), node_id))
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def spec(
     workspace: WorkspaceOpt,
@@ -187,8 +272,8 @@ def run(
 ) -> None:
     """Run the loop: every stage in order, each skipped when up to date.
 
-    Stages available so far: spec. Knowledge, tester, builder, compile, test and debug join
-    the loop as they land (see README).
+    Stages available so far: spec, extract, merge. Tester, builder, compile, test and debug
+    join the loop as they land (see README).
     """
     ws, cfg = _load(workspace, set_, corpus)
     if not ws.exists("proda.yaml"):
@@ -197,6 +282,7 @@ def run(
     _start_ray(cfg, address)
     t0 = time.perf_counter()
     _run_spec(ws, cfg, workers, False, quiet)
+    _run_knowledge(ws, cfg, workers, False, quiet)
     console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
                   f"`proda status --workspace {workspace}` for details")
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from proda_ray.knowledge.config import ExtractConfig, MergeConfig
 from proda_ray.spec.config import SpecConfig
 from proda_ray.workspace.storage import Workspace
 
@@ -39,6 +40,8 @@ class ProjectConfig(BaseModel):
     name: str = Field(default="proda-project", description="Project name (reports, Studio).")
     ray: RayConfig = Field(default_factory=RayConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    merge: MergeConfig = Field(default_factory=MergeConfig)
 
     @classmethod
     def load(cls, ws: Workspace) -> ProjectConfig:

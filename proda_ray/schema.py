@@ -222,6 +222,8 @@ TABLES: dict[str, pa.Schema] = {
     "statements": STATEMENTS,
     "concepts": CONCEPTS,
     "concept_mentions": CONCEPT_MENTIONS,
+    "extracted_chains": CHAINS,
+    "extracted_statements": STATEMENTS,
     "kc_index": KC_INDEX,
     "bench_items": BENCH_ITEMS,
     "sft_samples": SFT_SAMPLES,

@@ -45,7 +45,8 @@ class ExtractConfig(BaseModel):
         default=None, description="Only chunks of these discipline codes or names."
     )
     unit_chunks: int = Field(
-        default=4, ge=1, description="Chunks per work unit (the unit of resumption)."
+        default=2, ge=1, description="Chunks per work unit (the unit of resumption and of "
+        "parallelism)."
     )
 
 

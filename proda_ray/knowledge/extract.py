@@ -21,6 +21,7 @@ from proda_ray.knowledge.config import ExtractConfig
 from proda_ray.knowledge.grounding import locate_quote, phrases, sentences
 from proda_ray.knowledge.schemas import (
     chains_schema,
+    concepts_fill_schema,
     concepts_schema,
     pair_statement_schema,
     statements_schema,
@@ -131,13 +132,19 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
     # --- L1: concept mentions --------------------------------------------------------------
     l1_reqs = []
     for _chunk, _chain, stmts in kept_chains:
+        if extractive:  # L1 = the statements' subjects and objects; the model defines them
+            terms = _terms(stmts)[: cfg.max_concepts_per_chain]
+            listing = "\n".join(f"- {s['subject']} | {s['predicate']} | {s['object']}"
+                                for s in stmts)
+            l1_reqs.append(GenerationRequest(
+                prompt("l1_fill").replace("{statements}", listing), params(cfg.max_tokens_l1),
+                concepts_fill_schema(terms)))
+            continue
         listing = "\n".join(f"{i}. {s['subject']} | {s['predicate']} | {s['object']}"
                             for i, s in enumerate(stmts))
-        terms = sorted({x for s in stmts for x in (s["subject"], s["object"])}) \
-            if extractive else None
         l1_reqs.append(GenerationRequest(
             prompt("l1_concepts").replace("{statements}", listing), params(cfg.max_tokens_l1),
-            concepts_schema(len(stmts), cfg.max_concepts_per_chain, terms)))
+            concepts_schema(len(stmts), cfg.max_concepts_per_chain)))
     l1 = generate_json(engine, l1_reqs, cfg.retries)
     for (chunk, chain, stmts), res in zip(kept_chains, l1, strict=True):
         if res.error:
@@ -150,7 +157,9 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                                             "twice for one chain", chain["chain_id"], c["term"]))
                 continue
             named.add(c["term"].strip().lower())
-            refs = sorted({i for i in c["statements"] if 0 <= i < len(stmts)})
+            cited = c["statements"] if "statements" in c else [  # fill mode: where it is named
+                i for i, s in enumerate(stmts) if c["term"] in (s["subject"], s["object"])]
+            refs = sorted({i for i in cited if 0 <= i < len(stmts)})
             linked = [stmts[i] for i in refs]
             names = set().union(*(_words(s["subject"]) | _words(s["object"]) for s in linked)) \
                 if linked else set()
@@ -226,8 +235,17 @@ def _name_choices(chunk: dict, limit: int = 40) -> list[str]:
     """Process names a small model may choose: the chunk's headings, then its phrases."""
     names = [h for h in (chunk.get("section_path") or []) if h]
     for sent in sentences(chunk["text"])[:12]:
-        names += [p for p in phrases(sent) if len(p.split()) >= 2]
+        names += [p for p in phrases(sent.text) if len(p.split()) >= 2]
     return list(dict.fromkeys(names))[:limit] or ["(unnamed process)"]
+
+
+def _terms(stmts: list[dict]) -> list[str]:
+    """Subjects and objects in order of first appearance, case-insensitively unique."""
+    seen: dict[str, str] = {}
+    for s in stmts:
+        for t in (s["subject"], s["object"]):
+            seen.setdefault(t.lower(), t)
+    return list(seen.values())
 
 
 def _window(choices: list[str], first: str, last: str, cfg: ExtractConfig) -> list[str]:

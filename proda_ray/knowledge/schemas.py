@@ -92,3 +92,18 @@ def pair_statement_schema(subjects: list[str], objects: list[str], quotes: list[
         "source_quote": {"type": "string", "enum": quotes}},
         "required": ["subject", "predicate", "object", "source_quote"],
         "additionalProperties": False}
+
+
+def concepts_fill_schema(terms: list[str]) -> dict:
+    """Extractive L1: the terms are fixed (the statements' subjects and objects, one per
+    position); the model only fills in each one's type and definition."""
+    items = [{"type": "object", "properties": {
+        "term": {"const": t},
+        "type": {"type": "string", "enum": CONCEPT_TYPES},
+        "definition": _s(200, 8)},
+        "required": ["term", "type", "definition"], "additionalProperties": False}
+        for t in terms]
+    return {"type": "object", "properties": {"concepts": {
+        "type": "array", "prefixItems": items, "items": False,
+        "minItems": len(terms), "maxItems": len(terms)}},
+        "required": ["concepts"], "additionalProperties": False}

@@ -20,6 +20,7 @@ class TokenUsage(BaseModel):
 
     calls: int = 0
     cached_calls: int = 0
+    failed_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0

@@ -10,7 +10,8 @@ from tests.engines.test_structured import Scripted
 
 def test_cache_hits_skip_the_engine_and_count_usage(tmp_path):
     ws = Workspace(tmp_path)
-    first = Scripted([GenerationResult("a", 10, 2, 0.5), GenerationResult(None, error="timeout: x")])
+    first = Scripted([GenerationResult("a", 10, 2, 0.5),
+                      GenerationResult(None, error="timeout: x")])
     eng = CachedEngine(first, ResponseCache(ws))
     reqs = [GenerationRequest("p1"), GenerationRequest("p2")]
     out = eng.generate(reqs)

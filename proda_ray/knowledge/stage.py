@@ -1,0 +1,174 @@
+"""The extract stage on Ray: chunks -> chains, grounded statements, concept mentions.
+
+Chunks are selected deterministically (``limit`` spreads across disciplines), grouped into
+work units of ``unit_chunks`` chunk ids in id order, and materialized per unit by one Ray task
+(the chunk text never passes through the driver). An actor pool, one engine per actor,
+extracts each unit and writes its table parts, then a done marker holding the unit's counters
+and LLM usage. A killed run redoes only unfinished units, and inside those every call already
+answered comes from the response cache: no token is spent twice.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
+from proda_ray.knowledge.config import ExtractConfig
+from proda_ray.knowledge.extract import extract_chunks
+from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.schema import CHAINS, CONCEPT_MENTIONS, REJECTED, STATEMENTS
+from proda_ray.spec.shards import rejected_table
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+CHUNK_COLUMNS = ["chunk_id", "doc_id", "text", "discipline_code", "discipline", "source_path",
+                 "section_path"]
+OUTPUTS = ("extracted_chains", "extracted_statements", "concept_mentions")
+
+
+def select_chunks(ids: list[str], disciplines: list[str | None], names: list[str | None],
+                  cfg: ExtractConfig) -> list[str]:
+    """Chunk ids to extract: filtered by discipline, then round-robin across disciplines
+    (in code order, each in id order) up to ``limit``. Deterministic."""
+    wanted = set(cfg.disciplines or [])
+    by_disc: dict[str, list[str]] = {}
+    for cid, code, name in sorted(zip(ids, disciplines, names, strict=True)):
+        if wanted and code not in wanted and name not in wanted:
+            continue
+        by_disc.setdefault(code or "", []).append(cid)
+    if cfg.limit is None:
+        return sorted(c for group in by_disc.values() for c in group)
+    out: list[str] = []
+    queues = [by_disc[k] for k in sorted(by_disc)]
+    depth = 0
+    while len(out) < cfg.limit and any(depth < len(q) for q in queues):
+        out += [q[depth] for q in queues if depth < len(q)][: cfg.limit - len(out)]
+        depth += 1
+    return sorted(out)
+
+
+class ExtractStage(Stage[ExtractConfig]):
+    name = "extract"
+    config_model = ExtractConfig
+    inputs = ("chunks",)
+    outputs = OUTPUTS
+    code_modules = ("proda_ray.knowledge", "proda_ray.engines", "proda_ray.schema",
+                    "proda_ray.ids")
+
+    def __init__(self, config: ExtractConfig, *, workers: int | None = None):
+        super().__init__(config)
+        self.workers = workers
+
+    def resources(self) -> Resources:
+        # llama.cpp runs one thread per actor; HTTP engines are I/O bound
+        return Resources(num_cpus=1 if self.config.engine.kind == "local" else 0.25,
+                         max_concurrency=self.workers)
+
+    def run(self, ctx: StageContext) -> StageResult:
+        if self.config.engine.kind == "vllm":
+            from proda_ray.engines.vllm import check_vllm_cluster
+
+            check_vllm_cluster(self.config.engine)  # refuses at once without GPUs
+        configure_data_context(ctx.show_progress)
+        ws, cfg, res = ctx.workspace, self.config, StageResult()
+        chunks_rel = ctx.inputs["chunks"].path
+        narrow = ws.read_parquet(chunks_rel, columns=["chunk_id", "discipline_code",
+                                                      "discipline"])
+        selected = select_chunks(*(narrow.column(i).to_pylist() for i in range(3)), cfg)
+        units = [{"key": f"u{i // cfg.unit_chunks:06d}",
+                  "chunk_ids": ",".join(selected[i : i + cfg.unit_chunks])}
+                 for i in range(0, len(selected), cfg.unit_chunks)]
+        res.counters["chunks_selected"] = len(selected)
+        res.counters["units"] = len(units)
+        t0 = time.perf_counter()
+        ray.get(_materialize.remote(ws, chunks_rel, ctx.scratch, units))
+        res.timings_s["materialize"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = self.resources()
+        run = run_units(ws, ctx.scratch, "units", units, _ExtractUnit,
+                        (ws, ctx.scratch, ctx.fingerprint, cfg.model_dump(mode="json")),
+                        worker_count(r.max_concurrency), actors=True, num_cpus=r.num_cpus)
+        res.timings_s["extract"] = time.perf_counter() - t0
+        usage = Usage()
+        for key, value in run.totals.items():
+            if key.startswith("rejected:"):
+                _, step, reason = key.split(":", 2)
+                res.rejected["extraction.rejected"][f"{step}:{reason}"] += value
+            elif not key.startswith("usage:"):
+                res.counters[key] += value
+        for u in run.ran:  # usage of the calls this run made (finished units cost nothing)
+            done = ws.read_json(posixpath.join(ctx.scratch, "units", f"{u}.done.json"))
+            usage.merge({k.removeprefix("usage:"): v for k, v in done.items()
+                         if k.startswith("usage:")})
+        res.counters["units_run"] = len(run.ran)
+        res.counters["units_reused"] = len(units) - len(run.ran)
+        res.usage = res.usage.model_validate(usage.__dict__)
+        for t in (*OUTPUTS, "extraction.rejected"):
+            res.outputs[t] = ctx.table_info(t)
+        proposed = res.counters.get("statements_proposed", 0)
+        res.report = {
+            "grounding": {
+                "proposed": proposed, "kept": res.counters.get("statements", 0),
+                "kept_rate": round(res.counters.get("statements", 0) / proposed, 4)
+                if proposed else None,
+                "exact": res.counters.get("grounding:exact", 0),
+                "normalized": res.counters.get("grounding:normalized", 0)},
+            "tokens_per_chunk": round((usage.prompt_tokens + usage.completion_tokens)
+                                      / max(1, res.counters.get("chunks", 0)), 1)
+            if run.ran else None,
+        }
+        return res
+
+
+@ray.remote(num_cpus=1)
+def _materialize(ws: Workspace, chunks_rel: str, scratch: str, units: list[dict]) -> int:
+    """Write each unit's chunk rows to ``<scratch>/inputs/<unit>.parquet`` (one pass)."""
+    todo = [u for u in units if not ws.exists(scratch, "inputs", f"{u['key']}.parquet")]
+    if not todo:
+        return 0
+    owner = {cid: u["key"] for u in todo for cid in u["chunk_ids"].split(",")}
+    parts: dict[str, list[pa.Table]] = {u["key"]: [] for u in todo}
+    for batch in ws.iter_parquet_batches(chunks_rel, columns=CHUNK_COLUMNS, batch_size=2048):
+        t = pa.Table.from_batches([batch])
+        keys = [owner.get(c) for c in t.column("chunk_id").to_pylist()]
+        for key in {k for k in keys if k}:
+            mask = pa.array([k == key for k in keys])
+            parts[key].append(t.filter(mask))
+    for key, tables in parts.items():
+        table = pa.concat_tables(tables) if tables else pa.table({})
+        table = table.sort_by("chunk_id") if table.num_rows else table
+        ws.write_parquet(posixpath.join(scratch, "inputs", f"{key}.parquet"), table)
+    return len(todo)
+
+
+class _ExtractUnit:
+    """Actor: one engine (e.g. a llama.cpp model) behind the workspace's response cache."""
+
+    def __init__(self, ws: Workspace, scratch: str, fingerprint: str, cfg_json: dict):
+        self.ws, self.scratch, self.fp = ws, scratch, fingerprint
+        self.cfg = ExtractConfig.model_validate(cfg_json)
+        self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
+
+    def __call__(self, batch: dict) -> dict:
+        key = str(batch["key"][0])
+        ws, fp = self.ws, self.fp
+        chunks = ws.read_parquet(posixpath.join(self.scratch, "inputs", f"{key}.parquet"))
+        self.engine.usage = Usage()
+        ex = extract_chunks(chunks.to_pylist(), self.engine, self.cfg)
+        for table, rows, schema in (("extracted_chains", ex.chains, CHAINS),
+                                    ("extracted_statements", ex.statements, STATEMENTS),
+                                    ("concept_mentions", ex.mentions, CONCEPT_MENTIONS)):
+            ws.write_parquet(posixpath.join("tables", table, fp, f"{key}.parquet"),
+                             pa.Table.from_pylist(rows, schema=schema))
+        ws.write_parquet(posixpath.join("tables", "extraction.rejected", fp, f"{key}.parquet"),
+                         rejected_table(ex.rejected).cast(REJECTED))
+        done = Counter(ex.counters)
+        done.update({f"usage:{k}": v for k, v in self.engine.usage.__dict__.items()})
+        ws.write_json(posixpath.join(self.scratch, "units", f"{key}.done.json"), dict(done))
+        return {"key": np.array([key])}

@@ -11,6 +11,8 @@ WORKSPACE ?= workspaces/demo
 export RAY_USAGE_STATS_ENABLED ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
+# llama-cpp-python builds from source (4-6 min once; pip caches the wheel): portable x86 flags
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: setup demo test test-fast lint bench-corpus clean
 

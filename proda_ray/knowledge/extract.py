@@ -55,6 +55,33 @@ def _words(s: str) -> set[str]:
     return {w for w in _WORD.findall(s.lower()) if w not in _STOP}
 
 
+def extract_chunks_safely(chunks: list[dict], engine: Engine, cfg: ExtractConfig
+                          ) -> Extraction:
+    """``extract_chunks``, but an unexpected error costs only its chunk (``extract_error``).
+
+    The batch is tried whole; if it raises, chunks are retried one by one (their finished
+    calls come from the cache) and a chunk that still raises becomes a rejection.
+    """
+    try:
+        return extract_chunks(chunks, engine, cfg)
+    except Exception:
+        merged = Extraction()
+        for c in chunks:
+            try:
+                one = extract_chunks([c], engine, cfg)
+            except Exception as e:
+                one = Extraction(counters=Counter(chunks=1))
+                one.rejected.append(_reject(c, "extract", f"extract_error: "
+                                            f"{type(e).__name__}: {e}", c["chunk_id"], None))
+                one.counters["rejected:extract:extract_error"] += 1
+            merged.chains += one.chains
+            merged.statements += one.statements
+            merged.mentions += one.mentions
+            merged.rejected += one.rejected
+            merged.counters.update(one.counters)
+        return merged
+
+
 def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Extraction:
     """Extract the knowledge of ``chunks`` (rows of the ``chunks`` table)."""
     out = Extraction()
@@ -62,6 +89,15 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                                       seed=cfg.seed)
     # --- L3: reasoning chains --------------------------------------------------------------
     extractive = cfg.extractive()
+    if extractive:  # a chunk without real sentences cannot hold an extractive chain
+        usable = [c for c in chunks if len(_step_choices(c["text"])) >= 2]
+        for c in chunks:
+            if len(_step_choices(c["text"])) < 2:
+                out.counters["chunks"] += 1
+                out.rejected.append(_reject(c, "l3", "no_step_sentences: fewer than two "
+                                            "sentences of 6+ words to build a chain from",
+                                            c["chunk_id"], c["text"][:200]))
+        chunks = usable
     l3_reqs = []
     for c in chunks:
         choices = _step_choices(c["text"]) if extractive else None

@@ -20,7 +20,7 @@ import ray
 
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.knowledge.config import ExtractConfig
-from proda_ray.knowledge.extract import extract_chunks
+from proda_ray.knowledge.extract import extract_chunks_safely
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import CHAINS, CONCEPT_MENTIONS, REJECTED, STATEMENTS
 from proda_ray.spec.shards import rejected_table
@@ -160,7 +160,7 @@ class _ExtractUnit:
         ws, fp = self.ws, self.fp
         chunks = ws.read_parquet(posixpath.join(self.scratch, "inputs", f"{key}.parquet"))
         self.engine.usage = Usage()
-        ex = extract_chunks(chunks.to_pylist(), self.engine, self.cfg)
+        ex = extract_chunks_safely(chunks.to_pylist(), self.engine, self.cfg)
         for table, rows, schema in (("extracted_chains", ex.chains, CHAINS),
                                     ("extracted_statements", ex.statements, STATEMENTS),
                                     ("concept_mentions", ex.mentions, CONCEPT_MENTIONS)):

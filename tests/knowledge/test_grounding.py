@@ -31,3 +31,34 @@ def test_phrases_are_verbatim_substrings():
     assert "carbon dioxide" in ps and "five-carbon sugar" in ps
     assert all(p in sent for p in ps)
     assert "the" not in [p.lower() for p in ps]
+
+
+def test_chunk_without_sentences_is_rejected_without_a_call():
+    from proda_ray.engines import GenerationResult
+    from proda_ray.knowledge.config import ExtractConfig
+    from proda_ray.knowledge.extract import extract_chunks_safely
+    from tests.engines.test_structured import Scripted
+
+    table_chunk = {"chunk_id": "chunk-t", "doc_id": "doc-t", "source_path": "x",
+                   "text": "a | b | c\n1 | 2 | 3\n4 | 5 | 6", "section_path": []}
+    eng = Scripted([GenerationResult("unused")])
+    ex = extract_chunks_safely([table_chunk], eng, ExtractConfig())
+    assert [r.reason for r in ex.rejected] == ["no_step_sentences"]
+    assert eng.seeds == [] and ex.counters["chunks"] == 1
+
+
+def test_an_unexpected_error_costs_only_its_chunk():
+    from proda_ray.knowledge.config import ExtractConfig
+    from proda_ray.knowledge.extract import extract_chunks_safely
+    from tests.engines.test_structured import Scripted
+
+    class Exploding(Scripted):
+        def generate(self, requests):
+            raise ValueError("boom")
+
+    chunk = {"chunk_id": "chunk-e", "doc_id": "doc-e", "source_path": "x", "section_path": [],
+             "text": "Heat flows from hot objects to cold objects by conduction. " * 3}
+    ex = extract_chunks_safely([chunk, {**chunk, "chunk_id": "chunk-f"}], Exploding([]),
+                               ExtractConfig())
+    assert [r.reason for r in ex.rejected] == ["extract_error", "extract_error"]
+    assert ex.counters["chunks"] == 2

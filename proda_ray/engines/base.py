@@ -13,6 +13,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from proda_ray.workspace.manifest import TokenUsage
+
 
 class SamplingParams(BaseModel):
     """Generation settings; part of the cache key."""
@@ -46,31 +48,8 @@ class GenerationResult:
         return self.error is None and self.text is not None
 
 
-@dataclass
-class Usage:
-    """What a run cost: summed into the stage manifest."""
-
-    calls: int = 0
-    cached_calls: int = 0
-    failed_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-
-    def add(self, r: GenerationResult) -> None:
-        if r.cached:
-            self.cached_calls += 1
-            return
-        self.calls += 1
-        self.failed_calls += 0 if r.ok else 1
-        self.prompt_tokens += r.prompt_tokens
-        self.completion_tokens += r.completion_tokens
-        self.latency_s += r.latency_s
-
-    def merge(self, other: Usage | dict) -> None:
-        d = other if isinstance(other, dict) else other.__dict__
-        for k, v in d.items():
-            setattr(self, k, getattr(self, k) + v)
+# the manifest's usage record is the one usage type; engines fill it through CachedEngine
+Usage = TokenUsage
 
 
 class Engine(ABC):

@@ -108,7 +108,7 @@ class ExtractStage(Stage[ExtractConfig]):
                          if k.startswith("usage:")})
         res.counters["units_run"] = len(run.ran)
         res.counters["units_reused"] = len(units) - len(run.ran)
-        res.usage = res.usage.model_validate(usage.__dict__)
+        res.usage = usage
         for t in (*OUTPUTS, "extraction.rejected"):
             res.outputs[t] = ctx.table_info(t)
         proposed = res.counters.get("statements_proposed", 0)
@@ -169,6 +169,6 @@ class _ExtractUnit:
         ws.write_parquet(posixpath.join("tables", "extraction.rejected", fp, f"{key}.parquet"),
                          rejected_table(ex.rejected).cast(REJECTED))
         done = Counter(ex.counters)
-        done.update({f"usage:{k}": v for k, v in self.engine.usage.__dict__.items()})
+        done.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
         ws.write_json(posixpath.join(self.scratch, "units", f"{key}.done.json"), dict(done))
         return {"key": np.array([key])}

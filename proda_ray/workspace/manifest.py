@@ -16,7 +16,7 @@ class TableInfo(BaseModel):
 
 
 class TokenUsage(BaseModel):
-    """LLM usage of a stage (zero for stages that call no model)."""
+    """LLM usage of a stage (zero for stages that call no model): what a run cost."""
 
     calls: int = 0
     cached_calls: int = 0
@@ -24,6 +24,22 @@ class TokenUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+
+    def add(self, r) -> None:
+        """Count one engine result (``cached``, ``ok``, token counts, ``latency_s``)."""
+        if r.cached:
+            self.cached_calls += 1
+            return
+        self.calls += 1
+        self.failed_calls += 0 if r.ok else 1
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.latency_s += r.latency_s
+
+    def merge(self, other: TokenUsage | dict) -> None:
+        d = other if isinstance(other, dict) else other.model_dump()
+        for k, v in d.items():
+            setattr(self, k, getattr(self, k) + v)
 
 
 class StageManifest(BaseModel):

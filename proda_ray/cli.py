@@ -340,6 +340,11 @@ def _print_status(ws: Workspace, st: dict) -> None:
         disc = s["report"].get("disciplines")
         if disc:
             out.print(f"[bold]{name} chunks by discipline[/bold]: " + json.dumps(disc))
+        for key in ("grounding", "graph"):
+            if s["report"].get(key):
+                out.print(f"[bold]{name} {key}[/bold]: " + json.dumps(s["report"][key]))
+        if s["usage"]["calls"] or s["usage"]["cached_calls"]:
+            out.print(f"[bold]{name} LLM usage[/bold]: " + json.dumps(s["usage"]))
 
 
 if __name__ == "__main__":

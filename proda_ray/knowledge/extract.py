@@ -89,18 +89,19 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                                       seed=cfg.seed)
     # --- L3: reasoning chains --------------------------------------------------------------
     extractive = cfg.extractive()
+    # candidate step sentences, split once per chunk (extractive mode only)
+    step_choices = {c["chunk_id"]: _step_choices(c["text"]) for c in chunks} if extractive else {}
     if extractive:  # a chunk without real sentences cannot hold an extractive chain
-        usable = [c for c in chunks if len(_step_choices(c["text"])) >= 2]
         for c in chunks:
-            if len(_step_choices(c["text"])) < 2:
+            if len(step_choices[c["chunk_id"]]) < 2:
                 out.counters["chunks"] += 1
                 out.rejected.append(_reject(c, "l3", "no_step_sentences: fewer than two "
                                             "sentences of 6+ words to build a chain from",
                                             c["chunk_id"], c["text"][:200]))
-        chunks = usable
+        chunks = [c for c in chunks if len(step_choices[c["chunk_id"]]) >= 2]
     l3_reqs = []
     for c in chunks:
-        choices = _step_choices(c["text"]) if extractive else None
+        choices = step_choices.get(c["chunk_id"])
         names = _name_choices(c) if extractive else None
         schema = chains_schema(cfg.max_chains_per_chunk, cfg.min_steps, cfg.max_steps, choices,
                                names)
@@ -115,7 +116,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
             continue
         seen = set()
         chunk_words = _words(chunk["text"])
-        choices = _step_choices(chunk["text"]) if extractive else []
+        choices = step_choices.get(chunk["chunk_id"], [])
         for ch in res.value["chains"]:
             steps = (_window(choices, ch["first_step"], ch["last_step"], cfg) if extractive
                      else list(dict.fromkeys(s.strip() for s in ch["steps"] if s.strip())))

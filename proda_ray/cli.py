@@ -184,13 +184,15 @@ def extract(
     workspace: WorkspaceOpt,
     engine: Annotated[str | None, typer.Option(
         "--engine", help="local (embedded Gemma 3 270M, CPU) | openai (any OpenAI-compatible "
-        "server) | vllm (GPU clusters).")] = None,
+        "server) | vllm (ray.data.llm on GPU clusters) | transformers (a local HF "
+        "checkpoint: --model DIR).")] = None,
     limit: Annotated[int | None, typer.Option(
         "--limit", help="Extract at most N chunks, spread across disciplines.")] = None,
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="openai engine: server URL up to /v1.")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="openai/vllm engine: model name or path.")] = None,
+        "--model", help="Model: openai/vllm name or path, local GGUF file, transformers "
+        "directory.")] = None,
     set_: SetOpt = None,
     address: AddressOpt = None,
     workers: WorkersOpt = None,
@@ -201,15 +203,22 @@ def extract(
     overrides = list(set_ or [])
     if limit is not None:
         overrides.append(f"extract.limit={limit}")
-    ws, cfg = _load(workspace, overrides)
-    if engine:
+    if engine:  # a new engine first, then the --set overrides (e.g. extract.engine.x=...)
         data = {"kind": engine}
         if base_url:
             data["base_url"] = base_url
         if model:
-            data["model" if engine != "local" else "model_path"] = model
-        cfg.extract.engine = type(cfg.extract).model_validate(
-            {**cfg.extract.model_dump(mode="json"), "engine": data}).engine
+            data["model" if engine in ("openai", "vllm") else "model_path"] = model
+        ws, cfg = _load(workspace, [])
+        try:
+            cfg.extract.engine = type(cfg.extract).model_validate(
+                {**cfg.extract.model_dump(mode="json"), "engine": data}).engine
+            cfg = apply_overrides(cfg, overrides)
+        except ValueError as e:
+            console.print(f"[red]config error:[/red] {e}")
+            raise typer.Exit(2) from None
+    else:
+        ws, cfg = _load(workspace, overrides)
     _start_ray(cfg, address)
     _run_knowledge(ws, cfg, workers, force, quiet)
 

@@ -62,20 +62,31 @@ class UnitRun:
 
 
 def run_units(ws, scratch: str, phase: str, units: list[dict], udf, udf_args: tuple,
-              workers: int, actors: bool, num_cpus: float = 1) -> UnitRun:
+              workers: int, actors: bool, num_cpus: float = 1, inline: bool = False
+              ) -> UnitRun:
     """Run ``udf`` on Ray Data over the units whose ``<phase>/<key>.done.json`` is missing.
 
     A unit is a row with a ``key`` (and whatever the UDF needs). The UDF writes the unit's
     outputs itself, then its done marker (a JSON of counters), and returns a summary row: the
     data never passes through the driver. A killed run redoes only unfinished units.
     Tasks (``actors=False``) suit stateless steps; actors hold a model or tokenizer.
+    ``inline`` runs the units one after another in this process (one UDF instance): for
+    UDFs that drive a distributed engine themselves (vLLM through ``ray.data.llm``).
     """
     import posixpath
 
     import ray
 
     todo = [u for u in units if not ws.exists(scratch, phase, f"{u['key']}.done.json")]
-    if todo:
+    if todo and inline:
+        import numpy as np
+
+        inst = udf(*udf_args) if actors else None
+        for n, u in enumerate(todo, 1):
+            batch = {k: np.array([v]) for k, v in u.items()}
+            inst(batch) if actors else udf(batch, *udf_args)
+            print(f"[{phase}] unit {u['key']} done ({n}/{len(todo)})", flush=True)
+    elif todo:
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
         size = min(workers, len(todo))
         compute = (ray.data.ActorPoolStrategy(min_size=1, max_size=size) if actors

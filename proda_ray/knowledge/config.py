@@ -44,11 +44,14 @@ class ExtractConfig(BaseModel):
     disciplines: list[str] | None = Field(
         default=None, description="Only chunks of these discipline codes or names."
     )
-    unit_chunks: int = Field(
-        default=2, ge=1, description="Chunks per work unit (the unit of resumption and of "
-        "parallelism)."
+    unit_chunks: int | None = Field(
+        default=None, ge=1, description="Chunks per work unit (the unit of resumption and of "
+        "parallelism). None: 2 for per-request engines; 512 for vllm, whose every call "
+        "starts its engine replicas and wants large batches."
     )
 
+    def chunks_per_unit(self) -> int:
+        return self.unit_chunks or (512 if self.engine.kind == "vllm" else 2)
 
     def extractive(self) -> bool:
         return self.mode == "extractive" or (self.mode == "auto" and self.engine.kind == "local")

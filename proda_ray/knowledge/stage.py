@@ -81,9 +81,9 @@ class ExtractStage(Stage[ExtractConfig]):
         narrow = ws.read_parquet(chunks_rel, columns=["chunk_id", "discipline_code",
                                                       "discipline"])
         selected = select_chunks(*(narrow.column(i).to_pylist() for i in range(3)), cfg)
-        units = [{"key": f"u{i // cfg.unit_chunks:06d}",
-                  "chunk_ids": ",".join(selected[i : i + cfg.unit_chunks])}
-                 for i in range(0, len(selected), cfg.unit_chunks)]
+        size = cfg.chunks_per_unit()
+        units = [{"key": f"u{i // size:06d}", "chunk_ids": ",".join(selected[i : i + size])}
+                 for i in range(0, len(selected), size)]
         res.counters["chunks_selected"] = len(selected)
         res.counters["units"] = len(units)
         t0 = time.perf_counter()
@@ -93,7 +93,8 @@ class ExtractStage(Stage[ExtractConfig]):
         r = self.resources()
         run = run_units(ws, ctx.scratch, "units", units, _ExtractUnit,
                         (ws, ctx.scratch, ctx.fingerprint, cfg.model_dump(mode="json")),
-                        worker_count(r.max_concurrency), actors=True, num_cpus=r.num_cpus)
+                        worker_count(r.max_concurrency), actors=True, num_cpus=r.num_cpus,
+                        inline=cfg.engine.kind == "vllm")  # vLLM spreads each call itself
         res.timings_s["extract"] = time.perf_counter() - t0
         usage = Usage()
         for key, value in run.totals.items():

@@ -1,0 +1,144 @@
+"""Hugging Face checkpoints (fine-tuned students, base models) with batched ``generate``.
+
+Requests are grouped by sampling settings and sorted by prompt length, so a batch pads
+little; prompts are left-padded. Greedy requests are batched; sampled ones run one at a time
+under their own seed, so a request's text does not depend on its batch mates. Output is not
+grammar-constrained here (transformers has no built-in constrained decoding; xgrammar would
+pull ~1 GB of triton): schema-bearing requests are validated by the caller
+(``generate_json``), as with the ``openai`` engine's ``none`` mode. A failed batch is split
+in halves and retried (out-of-memory on long prompts), so one bad request costs only itself;
+a request longer than the model's positions fails with ``context_overflow``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from itertools import groupby
+
+from proda_ray.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    TransformersEngineConfig,
+)
+
+
+def checkpoint_id(path: str) -> str:
+    """A model id that changes when the weights change: name + hash of file names/sizes/
+    mtimes of the checkpoint (cheap; a retrained student in the same directory is new)."""
+    h = hashlib.sha256()
+    for root, _dirs, files in sorted(os.walk(path)):
+        for f in sorted(files):
+            st = os.stat(os.path.join(root, f))
+            h.update(f"{os.path.relpath(os.path.join(root, f), path)}:{st.st_size}:"
+                     f"{int(st.st_mtime)}".encode())
+    return f"{os.path.basename(os.path.normpath(path))}:{h.hexdigest()[:16]}"
+
+
+class TransformersEngine(Engine):
+    kind = "transformers"
+
+    def __init__(self, config: TransformersEngineConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.config = config
+        path = config.model_path
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"transformers engine: {path!r} is not a model directory")
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") \
+            if config.device == "auto" else config.device
+        dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.tok.padding_side = "left"
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+        self.model.eval()
+        self.chat = (config.chat_template if config.chat_template is not None
+                     else bool(getattr(self.tok, "chat_template", None)))
+        self.max_len = config.max_model_len or getattr(
+            self.model.config, "max_position_embeddings", None) or 1 << 30
+        self._model_id = checkpoint_id(path)
+        self._torch = torch
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def _text(self, prompt: str) -> str:
+        if not self.chat:
+            return prompt
+        return self.tok.apply_chat_template([{"role": "user", "content": prompt}],
+                                            tokenize=False, add_generation_prompt=True)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        out: list[GenerationResult | None] = [None] * len(requests)
+        texts = [self._text(r.prompt) for r in requests]
+        lengths = [len(ids) for ids in self.tok(texts, add_special_tokens=not self.chat)[
+            "input_ids"]]
+        for i, (r, n) in enumerate(zip(requests, lengths, strict=True)):
+            if n + r.params.max_tokens > self.max_len:  # never silently past the positions
+                out[i] = GenerationResult(None, n, 0, 0.0, error=(
+                    f"context_overflow: {n} prompt + {r.params.max_tokens} completion tokens "
+                    f"> the model's {self.max_len}"))
+        lengths = [n if out[i] is None else -1 for i, n in enumerate(lengths)]
+
+        def settings(i: int) -> str:
+            return json.dumps(requests[i].params.model_dump(mode="json"), sort_keys=True)
+
+        order = sorted((i for i in range(len(requests)) if out[i] is None),
+                       key=lambda i: (settings(i), lengths[i]))
+        for _key, group in groupby(order, key=settings):
+            idx = list(group)
+            # a sampled request is generated alone: its seed then fixes its text whatever
+            # else is in flight (the cache key's promise); greedy requests batch freely
+            size = self.config.batch_size if requests[idx[0]].params.temperature == 0 else 1
+            for b in range(0, len(idx), size):
+                self._batch(idx[b : b + size], requests, texts, out)
+        return out  # type: ignore[return-value]
+
+    def _batch(self, idx: list[int], requests, texts, out) -> None:
+        t0 = time.perf_counter()
+        try:
+            results = self._generate([texts[i] for i in idx], requests[idx[0]])
+        except Exception as e:
+            if len(idx) > 1:
+                half = len(idx) // 2
+                self._batch(idx[:half], requests, texts, out)
+                self._batch(idx[half:], requests, texts, out)
+                return
+            out[idx[0]] = GenerationResult(None, latency_s=time.perf_counter() - t0,
+                                           error=f"engine_error: {type(e).__name__}: {e}")
+            return
+        latency = (time.perf_counter() - t0) / len(idx)  # the batch's time, shared out
+        for i, (text, n_in, n_out) in zip(idx, results, strict=True):
+            out[i] = GenerationResult(text, n_in, n_out, latency)
+
+    def _generate(self, texts: list[str], req: GenerationRequest
+                  ) -> list[tuple[str, int, int]]:
+        torch, p = self._torch, req.params
+        enc = self.tok(texts, return_tensors="pt", padding=True,
+                       add_special_tokens=not self.chat).to(self.device)
+        kwargs = {"max_new_tokens": p.max_tokens, "pad_token_id": self.tok.pad_token_id,
+                  "do_sample": p.temperature > 0}
+        if p.temperature > 0:
+            kwargs.update(temperature=p.temperature, top_p=p.top_p)
+            torch.manual_seed(p.seed)
+        with torch.inference_mode():
+            gen = self.model.generate(**enc, **kwargs)
+        new = gen[:, enc["input_ids"].shape[1]:]
+        stops = {self.tok.eos_token_id, self.tok.pad_token_id}
+        results = []
+        for row, mask in zip(new.tolist(), enc["attention_mask"].tolist(), strict=True):
+            n = next((k for k, t in enumerate(row) if t in stops), len(row))
+            text = self.tok.decode(row[:n], skip_special_tokens=True)
+            n = min(n + 1, len(row))  # the end-of-sequence token was generated too
+            for s in p.stop:  # stop strings: cut the text (the tokens were generated)
+                if s in text:
+                    text = text[: text.index(s)]
+            results.append((text, int(sum(mask)), n))
+        return results

@@ -152,7 +152,8 @@ def _report(name: str, result) -> None:
     m = result.manifest
     verb = {"built": "built", "up-to-date": "up to date", "restored": "restored"}[result.status]
     rejected = sum(sum(r.values()) for r in m.rejected.values())
-    shown = ", ".join(f"{m.counters[k]} {k}" for k in ("chains", "statements", "concepts")
+    shown = ", ".join(f"{m.counters[k]} {k}" for k in ("chains", "statements", "concepts",
+                                                       "items", "samples")
                       if k in m.counters)
     u = m.usage
     cost = (f" · LLM {u.calls} calls ({u.cached_calls} cached), "
@@ -177,6 +178,102 @@ def _run_knowledge(ws: Workspace, cfg: ProjectConfig, workers: int | None, force
         console.print(f"[red]extract: {e}[/red]")
         raise typer.Exit(2) from None
     _report("merge", run_stage(ws, MergeStage(cfg.merge), force=force, show_progress=not quiet))
+
+
+def _run_bench(ws: Workspace, cfg: ProjectConfig, workers: int | None, force: bool,
+               quiet: bool) -> None:
+    from proda_ray.tester.stage import BenchStage
+    from proda_ray.workspace import run_stage
+
+    console.print("[cyan]›[/cyan] bench: L3 chains -> gated items, dev/test splits "
+                  f"(generators: {', '.join(cfg.bench.generators)})")
+    try:
+        r = run_stage(ws, BenchStage(cfg.bench, workers=workers or cfg.ray.workers),
+                      force=force, show_progress=not quiet)
+    except (RuntimeError, NotImplementedError) as e:
+        console.print(f"[red]bench: {e}[/red]")
+        raise typer.Exit(2) from None
+    _report("bench", r)
+    splits = r.manifest.report.get("splits", {})
+    console.print(f"  items: {r.manifest.counters.get('items', 0)} · "
+                  + " · ".join(f"{k} {v}" for k, v in sorted(splits.items())))
+
+
+def _run_build(ws: Workspace, cfg: ProjectConfig, workers: int | None, force: bool,
+               quiet: bool) -> None:
+    from proda_ray.builder.stage import BuildStage
+    from proda_ray.workspace import run_stage
+
+    console.print("[cyan]›[/cyan] build: L1/L2 -> SFT samples, decontaminated against the "
+                  "benchmark")
+    r = run_stage(ws, BuildStage(cfg.build, workers=workers or cfg.ray.workers), force=force,
+                  show_progress=not quiet)
+    _report("build", r)
+    rep = r.manifest.report
+    console.print(f"  samples: {r.manifest.counters.get('samples', 0)} "
+                  f"{json.dumps(rep.get('by_type', {}))} · coverage "
+                  f"{json.dumps(rep.get('coverage', {}))}")
+
+
+@app.command()
+def bench(
+    workspace: WorkspaceOpt,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Knowledge Core -> benchmark: items from L3 chains, gated, split into dev and test."""
+    ws, cfg = _load(workspace, set_)
+    _start_ray(cfg, address)
+    _run_bench(ws, cfg, workers, force, quiet)
+
+
+@app.command()
+def build(
+    workspace: WorkspaceOpt,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Knowledge Core (L1/L2 only) -> SFT samples, decontaminated against the benchmark."""
+    ws, cfg = _load(workspace, set_)
+    _start_ray(cfg, address)
+    _run_build(ws, cfg, workers, force, quiet)
+
+
+@app.command()
+def export(
+    workspace: WorkspaceOpt,
+    out: Annotated[str, typer.Option(
+        "--out", help="Directory inside the workspace to write to.")] = "exports",
+) -> None:
+    """SFT data (chat JSONL/Parquet, ShareGPT/Alpaca + dataset_info.json) and the benchmark
+    (lm-evaluation-harness task per split, OpenCompass JSON)."""
+    from proda_ray.exports import export_bench, export_sft
+
+    ws = Workspace(workspace)
+    done = []
+    for stage in ("bench", "build"):
+        if not ws.exists("stages", stage, "manifest.json"):
+            console.print(f"[yellow]{stage} has not run; nothing to export from it[/yellow]")
+            continue
+        m = ws.read_json(f"stages/{stage}/manifest.json")
+        if stage == "bench":
+            items = ws.read_parquet(m["outputs"]["bench_items"]["path"]).to_pylist()
+            r = export_bench(ws, items, out)
+            console.print(f"[green]benchmark[/green] → {r['dir']} "
+                          f"(dev {r['splits']['dev']}, test {r['splits']['test']})")
+        else:
+            samples = ws.read_parquet(m["outputs"]["sft_samples"]["path"]).to_pylist()
+            r = export_sft(ws, samples, m["config"]["dataset"], out)
+            console.print(f"[green]SFT data[/green] → {r['dir']} ({r['samples']} samples)")
+        done.append(stage)
+    if not done:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -281,7 +378,7 @@ def run(
 ) -> None:
     """Run the loop: every stage in order, each skipped when up to date.
 
-    Stages available so far: spec, extract, merge. Tester, builder, compile, test and debug
+    Stages available so far: spec, extract, merge, bench, build. Compile, test and debug
     join the loop as they land (see README).
     """
     ws, cfg = _load(workspace, set_, corpus)
@@ -292,6 +389,8 @@ def run(
     t0 = time.perf_counter()
     _run_spec(ws, cfg, workers, False, quiet)
     _run_knowledge(ws, cfg, workers, False, quiet)
+    _run_bench(ws, cfg, workers, False, quiet)
+    _run_build(ws, cfg, workers, False, quiet)
     console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
                   f"`proda status --workspace {workspace}` for details")
 
@@ -349,7 +448,8 @@ def _print_status(ws: Workspace, st: dict) -> None:
         disc = s["report"].get("disciplines")
         if disc:
             out.print(f"[bold]{name} chunks by discipline[/bold]: " + json.dumps(disc))
-        for key in ("grounding", "graph"):
+        for key in ("grounding", "graph", "splits", "by_type", "by_discipline", "coverage",
+                    "decontamination"):
             if s["report"].get(key):
                 out.print(f"[bold]{name} {key}[/bold]: " + json.dumps(s["report"][key]))
         if s["usage"]["calls"] or s["usage"]["cached_calls"]:

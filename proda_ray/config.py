@@ -11,8 +11,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from proda_ray.builder.config import BuildConfig
 from proda_ray.knowledge.config import ExtractConfig, MergeConfig
 from proda_ray.spec.config import SpecConfig
+from proda_ray.tester.config import BenchConfig
 from proda_ray.workspace.storage import Workspace
 
 CONFIG_FILE = "proda.yaml"
@@ -42,6 +44,8 @@ class ProjectConfig(BaseModel):
     spec: SpecConfig = Field(default_factory=SpecConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
 
     @classmethod
     def load(cls, ws: Workspace) -> ProjectConfig:

@@ -161,6 +161,7 @@ BENCH_ITEMS = pa.schema(
         pa.field("answer", _str, nullable=False),  # sorted letters, e.g. "AC"
         pa.field("explanation", _str),
         pa.field("distractor_types", _strs),
+        pa.field("generator", _str),  # template | llm
     ]
 )
 

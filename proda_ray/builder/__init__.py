@@ -1,0 +1,1 @@
+"""The Builder: SFT data synthesized from L1 concepts and L2 statements only."""

@@ -1,0 +1,166 @@
+"""The build stage on Ray: L1/L2 -> SFT samples -> decontaminated against the benchmark.
+
+Reads statements and concepts (the knowledge content), chain *metadata* only (discipline and
+domain name, never steps), and the benchmark items solely to decontaminate against them.
+Samples are generated in one pass (templates are cheap), written in units; an actor pool
+then decontaminates the units (n-grams + MiniLM), each unit committed with a done marker.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from proda_ray.builder import templates
+from proda_ray.builder.config import BuildConfig
+from proda_ray.builder.decontam import Decontaminator
+from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.schema import REJECTED, SFT_SAMPLES
+from proda_ray.spec.records import Rejection
+from proda_ray.spec.shards import rejected_table
+from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+UNIT_ROWS = 2000
+BENCH_COLUMNS = ["item_id", "split", "question", "options", "explanation"]
+
+
+class BuildStage(Stage[BuildConfig]):
+    name = "build"
+    config_model = BuildConfig
+    inputs = ("statements", "concepts", "chains", "bench_items")
+    outputs = ("sft_samples",)
+    code_modules = ("proda_ray.builder", "proda_ray.schema", "proda_ray.ids",
+                    "proda_ray.embeddings")
+
+    def __init__(self, config: BuildConfig, *, workers: int | None = None):
+        super().__init__(config)
+        self.workers = workers
+
+    def run(self, ctx: StageContext) -> StageResult:
+        configure_data_context(ctx.show_progress)
+        ws, cfg, res = ctx.workspace, self.config, StageResult()
+        paths = {t: ctx.inputs[t].path for t in self.inputs}
+        t0 = time.perf_counter()
+        gen = ray.get(_generate.remote(ws, paths, ctx.scratch, cfg))
+        res.timings_s["generate"] = time.perf_counter() - t0
+        units = [{"key": f"u{i:06d}"} for i in range(gen["units"])]
+        t0 = time.perf_counter()
+        run = run_units(ws, ctx.scratch, "decontam", units, _DecontamUnit,
+                        (ws, ctx.scratch, paths["bench_items"], ctx.table_dir("sft_samples"),
+                         ctx.table_dir("sft_samples.rejected"), cfg.model_dump(mode="json")),
+                        worker_count(self.workers), actors=True, num_cpus=1)
+        res.timings_s["decontam"] = time.perf_counter() - t0
+        totals = run.totals
+        for k, v in totals.items():
+            if k.startswith("rejected:"):
+                res.rejected["sft_samples.rejected"][k.removeprefix("rejected:")] += v
+        for t in ("sft_samples", "sft_samples.rejected"):
+            res.outputs[t] = ctx.table_info(t)
+        kept = {k.removeprefix("kept:"): v for k, v in totals.items()
+                if k.startswith("kept:")}
+        res.counters.update(samples=res.outputs["sft_samples"].rows,
+                            generated=gen["samples"], statements=gen["statements"],
+                            concepts=gen["concepts"])
+        by_type = Counter()
+        by_disc: dict[str, Counter] = {}
+        for key, v in kept.items():
+            task, disc = key.split("|", 1)
+            by_type[task] += v
+            by_disc.setdefault(disc, Counter())[task] += v
+        used_s = {k for k, v in totals.items() if k.startswith("stmt:")}
+        used_c = {k for k, v in totals.items() if k.startswith("concept:")}
+        res.report = {
+            "by_type": dict(by_type),
+            "by_discipline": {d: dict(c) for d, c in sorted(by_disc.items())},
+            "coverage": {
+                "statements": round(len(used_s) / gen["statements"], 4)
+                if gen["statements"] else None,
+                "concepts": round(len(used_c) / gen["concepts"], 4) if gen["concepts"]
+                else None},
+            "generation": gen["counters"],
+            "decontamination": {
+                "checked": totals.get("checked", 0),
+                "dropped": {k.split(":", 2)[2]: v for k, v in totals.items()
+                            if k.startswith("rejected:decontam:")},
+                "ngram": cfg.decontam.ngram,
+                "embedding_threshold": cfg.decontam.embedding_threshold,
+                "bench_items": totals.get("bench_items", 0) // max(1, len(units))},
+        }
+        return res
+
+
+@ray.remote(num_cpus=1)
+def _generate(ws: Workspace, paths: dict, scratch: str, cfg: BuildConfig) -> dict:
+    marker = posixpath.join(scratch, "generated.json")
+    if ws.exists(marker):
+        return ws.read_json(marker)
+    meta = ws.read_parquet(paths["chains"], columns=["chain_id", "discipline_code",
+                                                     "domain_context"]).to_pylist()
+    meta = {m["chain_id"]: m for m in meta}
+    stmts = ws.read_parquet(paths["statements"], columns=[
+        "statement_id", "chain_id", "subject", "predicate", "object", "concept_ids"]
+    ).to_pylist()
+    for s in stmts:  # discipline and domain name only; the chain's steps are never read
+        m = meta.get(s["chain_id"], {})
+        s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
+    concepts = ws.read_parquet(paths["concepts"]).to_pylist()
+    samples, counters = templates.generate(
+        stmts, concepts, samples_per_statement=cfg.samples_per_statement,
+        ratios=cfg.ratios, seed=cfg.seed, true_ratio=cfg.true_ratio)
+    for s in samples:
+        s["dataset"] = cfg.dataset
+    n = 0
+    for i in range(0, max(1, len(samples)), UNIT_ROWS):
+        ws.write_parquet(posixpath.join(scratch, "samples", f"u{n:06d}.parquet"),
+                         pa.Table.from_pylist(samples[i : i + UNIT_ROWS], schema=SFT_SAMPLES))
+        n += 1
+    out = {"units": n, "samples": len(samples), "statements": len(stmts),
+           "concepts": len(concepts), "counters": counters}
+    ws.write_json(marker, out)
+    return out
+
+
+class _DecontamUnit:
+    def __init__(self, ws: Workspace, scratch: str, bench_rel: str, out_dir: str,
+                 rej_dir: str, cfg_json: dict):
+        from proda_ray.embeddings import MiniLMEmbedder
+
+        self.ws, self.scratch, self.out_dir, self.rej_dir = ws, scratch, out_dir, rej_dir
+        cfg = BuildConfig.model_validate(cfg_json)
+        items = ws.read_parquet(bench_rel, columns=BENCH_COLUMNS).to_pylist()
+        self.n_items = len(items)
+        self.checker = Decontaminator(items, cfg.decontam.ngram,
+                                      cfg.decontam.embedding_threshold, MiniLMEmbedder())
+
+    def __call__(self, batch: dict) -> dict:
+        key = str(batch["key"][0])
+        rows = self.ws.read_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet")
+                                    ).to_pylist()
+        verdicts = self.checker.check(rows)
+        kept, rejected = [], []
+        c: Counter = Counter(checked=len(rows), bench_items=self.n_items)
+        for r, v in zip(rows, verdicts, strict=True):
+            if v is None:
+                kept.append(r)
+                c[f"kept:{r['task_type']}|{r['discipline_code'] or ''}"] += 1
+                c.update({f"stmt:{s}": 1 for s in r["statement_ids"]})
+                c.update({f"concept:{x}": 1 for x in r["concept_ids"] or []})
+                continue
+            reason, item_id, detail = v
+            rejected.append(Rejection(None, "decontam", reason, detail=detail,
+                                      id=r["sample_id"], duplicate_of=item_id,
+                                      preview=r["prompt"][:200]))
+            c[f"rejected:decontam:{reason}"] += 1
+        self.ws.write_parquet(posixpath.join(self.out_dir, f"{key}.parquet"),
+                              pa.Table.from_pylist(kept, schema=SFT_SAMPLES))
+        self.ws.write_parquet(posixpath.join(self.rej_dir, f"{key}.parquet"),
+                              rejected_table(rejected).cast(REJECTED))
+        self.ws.write_json(posixpath.join(self.scratch, "decontam", f"{key}.done.json"),
+                           dict(c))
+        return {"key": np.array([key])}

@@ -1,0 +1,113 @@
+"""Exports for the tools users already trust.
+
+* SFT data: chat-format JSONL (``messages``) and Parquet, ShareGPT and Alpaca JSON with a
+  LLaMA-Factory ``dataset_info.json`` registering both.
+* Benchmark: an lm-evaluation-harness task per split (YAML + JSONL; loglikelihood over the
+  15 possible answer sets, so exact-set scoring works for base models too) and
+  OpenCompass-style JSON.
+
+Everything goes to ``<workspace>/exports/`` (or ``out``); files are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from itertools import combinations
+
+import yaml
+
+from proda_ray.workspace.storage import Workspace
+
+LETTERS = "ABCD"
+ANSWER_SETS = [",".join(c) for n in range(1, 5) for c in combinations(LETTERS, n)]
+MCQ_INSTRUCTION = ("Answer the multiple-choice question. One or more options may be correct; "
+                   "answer with all correct letters, comma-separated.")
+
+
+def mcq_prompt(item: dict) -> str:
+    """The benchmark item as the evaluator shows it (shared with ``proda eval``)."""
+    opts = "\n".join(f"{k}. {o}" for k, o in zip(LETTERS, item["options"], strict=True))
+    return f"{MCQ_INSTRUCTION}\n\nQuestion: {item['question']}\n{opts}\nAnswer:"
+
+
+def answer_set(letters: str) -> str:
+    """"AC" or "A,C" -> "A,C" (the export's canonical answer string)."""
+    return ",".join(sorted({c for c in letters.upper() if c in LETTERS}))
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+def export_sft(ws: Workspace, samples: list[dict], dataset: str, out: str) -> dict:
+    rows = sorted(samples, key=lambda s: s["sample_id"])
+    base = posixpath.join(out, "sft", dataset)
+    chat = [{"sample_id": s["sample_id"], "task_type": s["task_type"],
+             "messages": [{"role": "user", "content": s["prompt"]},
+                          {"role": "assistant", "content": s["response"]}]} for s in rows]
+    sharegpt = [{"conversations": [{"from": "human", "value": s["prompt"]},
+                                   {"from": "gpt", "value": s["response"]}]} for s in rows]
+    alpaca = [{"instruction": s["prompt"], "input": "", "output": s["response"]}
+              for s in rows]
+    ws.write_bytes(posixpath.join(base, "chat.jsonl"), _jsonl(chat))
+    import pyarrow as pa
+
+    ws.write_parquet(posixpath.join(base, "samples.parquet"), pa.Table.from_pylist(rows))
+    ws.write_bytes(posixpath.join(base, "sharegpt.json"),
+                   json.dumps(sharegpt, ensure_ascii=False, indent=1).encode())
+    ws.write_bytes(posixpath.join(base, "alpaca.json"),
+                   json.dumps(alpaca, ensure_ascii=False, indent=1).encode())
+    info = {
+        f"{dataset}_sharegpt": {
+            "file_name": "sharegpt.json", "formatting": "sharegpt",
+            "columns": {"messages": "conversations"},
+            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                     "assistant_tag": "gpt"}},
+        f"{dataset}_alpaca": {
+            "file_name": "alpaca.json", "formatting": "alpaca",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+    }
+    ws.write_bytes(posixpath.join(base, "dataset_info.json"),
+                   json.dumps(info, indent=2).encode())
+    return {"dir": ws.uri_of(base), "samples": len(rows)}
+
+
+def export_bench(ws: Workspace, items: list[dict], out: str) -> dict:
+    items = sorted(items, key=lambda i: i["item_id"])
+    base = posixpath.join(out, "bench")
+    result = {"dir": ws.uri_of(base), "splits": {}}
+    for split in ("dev", "test"):
+        rows = [i for i in items if i["split"] == split]
+        result["splits"][split] = len(rows)
+        data = [{"item_id": i["item_id"], "prompt": mcq_prompt(i), "choices": ANSWER_SETS,
+                 "gold": ANSWER_SETS.index(answer_set(i["answer"])),
+                 "answer": answer_set(i["answer"]),
+                 "discipline_code": i["discipline_code"], "chain_id": i["chain_id"]}
+                for i in rows]
+        data_rel = posixpath.join(base, "lm_eval", f"proda_bench_{split}.jsonl")
+        ws.write_bytes(data_rel, _jsonl(data))
+        task = {
+            "task": f"proda_bench_{split}",
+            "dataset_path": "json",
+            # lm-eval resolves data_files from the working directory: the path is absolute
+            "dataset_kwargs": {"data_files": {"test": ws.uri_of(data_rel)}},
+            "test_split": "test",
+            "output_type": "multiple_choice",
+            "doc_to_text": "prompt",
+            "doc_to_choice": "choices",
+            "doc_to_target": "gold",
+            "metric_list": [{"metric": "acc", "aggregation": "mean",
+                             "higher_is_better": True}],
+            "metadata": {"version": 1.0, "source": "proda-ray", "split": split},
+        }
+        ws.write_bytes(posixpath.join(base, "lm_eval", f"proda_bench_{split}.yaml"),
+                       yaml.safe_dump(task, sort_keys=False).encode())
+        opencompass = [{"id": i["item_id"], "question": i["question"],
+                        **dict(zip(LETTERS, i["options"], strict=True)),
+                        "answer": "".join(sorted(i["answer"])), "explanation":
+                        i.get("explanation") or "", "discipline": i["discipline_code"],
+                        "question_type": i["question_type"]} for i in rows]
+        ws.write_bytes(posixpath.join(base, "opencompass", f"proda_bench_{split}.json"),
+                       json.dumps(opencompass, ensure_ascii=False, indent=1).encode())
+    return result

@@ -1,0 +1,147 @@
+"""Tester + Builder end to end on a real knowledge core (sample corpus, embedded Gemma 3
+270M through llama.cpp, real Ray): bench, build, status, exports, lm-eval, and leakage."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from proda_ray.builder.config import BuildConfig
+from proda_ray.builder.decontam import ngrams
+from proda_ray.builder.stage import BuildStage
+from proda_ray.knowledge.config import ExtractConfig, MergeConfig
+from proda_ray.knowledge.merge_stage import MergeStage
+from proda_ray.knowledge.stage import ExtractStage
+from proda_ray.spec.config import SpecConfig
+from proda_ray.spec.stage import SpecStage
+from proda_ray.tester.config import BenchConfig
+from proda_ray.tester.stage import BenchStage
+from proda_ray.workspace import Workspace, run_stage
+from tests.conftest import SAMPLE_CORPUS
+
+pytestmark = pytest.mark.slow
+PRODA = str(Path(sys.executable).with_name("proda"))
+
+
+def table(ws: Workspace, stage: str, name: str) -> pl.DataFrame:
+    m = ws.read_json(f"stages/{stage}/manifest.json")
+    return pl.from_arrow(ws.read_parquet(m["outputs"][name]["path"]))
+
+
+@pytest.fixture(scope="module")
+def loop_ws(ray_local, tmp_path_factory):
+    pytest.importorskip("llama_cpp", reason="needs the local extra")
+    ws = Workspace(tmp_path_factory.mktemp("loop"))
+    spec = SpecConfig(corpus=[str(SAMPLE_CORPUS)])
+    spec.chunk.max_tokens = 256
+    spec.chunk.overlap_tokens = 16
+    run_stage(ws, SpecStage(spec), show_progress=False)
+    run_stage(ws, ExtractStage(ExtractConfig(limit=8), workers=2), show_progress=False)
+    run_stage(ws, MergeStage(MergeConfig()), show_progress=False)
+    bench = run_stage(ws, BenchStage(BenchConfig(test_fraction=0.4)), show_progress=False)
+    build = run_stage(ws, BuildStage(BuildConfig()), show_progress=False)
+    return ws, bench.manifest, build.manifest
+
+
+def test_bench_items_are_linked_gated_and_split(loop_ws):
+    ws, m, _ = loop_ws
+    items = table(ws, "bench", "bench_items")
+    assert items.height == m.counters["items"] > 0
+    chains = table(ws, "merge", "chains")
+    stmts = table(ws, "merge", "statements")
+    concepts = table(ws, "merge", "concepts")
+    assert set(items["chain_id"]) <= set(chains["chain_id"])
+    assert set(items["statement_ids"].explode().drop_nulls()) <= set(stmts["statement_id"])
+    assert set(items["concept_ids"].explode().drop_nulls()) <= set(concepts["concept_id"])
+    for it in items.iter_rows(named=True):
+        assert len(it["options"]) == 4 and re.fullmatch(r"A?B?C?D?", it["answer"])
+        assert 40 <= len(it["question"].split()) <= 100
+        chain = chains.filter(pl.col("chain_id") == it["chain_id"]).row(0, named=True)
+        assert (it["chunk_id"], it["doc_id"]) == (chain["chunk_id"], chain["doc_id"])
+    # whole chunks per split
+    per_chunk = items.group_by("chunk_id").agg(pl.col("split").n_unique())
+    assert per_chunk["split"].max() == 1
+    assert m.report["splits"] == dict(items["split"].value_counts().iter_rows())
+    # every rejection counted with a reason, and written down
+    rejected = table(ws, "bench", "bench_items.rejected")
+    assert rejected.height == sum(m.rejected["bench_items.rejected"].values())
+    assert rejected["reason"].null_count() == 0
+
+
+def test_no_test_item_text_reaches_training_data(loop_ws):
+    """The leakage test: no test-split question, option or explanation text (13-gram or
+    verbatim) is in any training table; training rows link to statements only."""
+    ws, _, m = loop_ws
+    items = table(ws, "bench", "bench_items")
+    samples = table(ws, "build", "sft_samples")
+    assert samples.height > 0
+    train_text = [f"{r['prompt']}\n{r['response']}".lower()
+                  for r in samples.iter_rows(named=True)]
+    train_grams = set().union(*(ngrams(t, 13) for t in train_text))
+    for it in items.filter(pl.col("split") == "test").iter_rows(named=True):
+        for text in (it["question"], it["explanation"], *it["options"]):
+            assert not ngrams(text, 13) & train_grams, text
+            if len(text) >= 40:
+                assert not any(text.lower() in t for t in train_text), text
+    stmts = set(table(ws, "merge", "statements")["statement_id"])
+    assert set(samples["statement_ids"].explode()) <= stmts
+    assert m.report["decontamination"]["checked"] == m.counters["generated"]
+    assert 0 < m.report["coverage"]["statements"] <= 1
+
+
+def test_status_exports_lm_eval_and_llama_factory_format(loop_ws, tmp_path):
+    ws, bench_m, build_m = loop_ws
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    st = json.loads(subprocess.run([PRODA, "status", "-w", ws.uri, "--json"], env=env,
+                                   capture_output=True, text=True, check=True).stdout)
+    assert st["stages"]["bench"]["report"]["splits"]
+    assert st["stages"]["build"]["report"]["by_type"]
+    assert "decontamination" in st["stages"]["build"]["report"]
+    out = subprocess.run([PRODA, "export", "-w", ws.uri], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    root = Path(ws.uri) / "exports"
+    # ShareGPT as LLaMA-Factory documents it, registered in dataset_info.json
+    sft = root / "sft" / "sft_v1"
+    info = json.loads((sft / "dataset_info.json").read_text())
+    entry = info["sft_v1_sharegpt"]
+    assert entry["formatting"] == "sharegpt" and (sft / entry["file_name"]).exists()
+    tags = entry["tags"]
+    data = json.loads((sft / entry["file_name"]).read_text())
+    assert len(data) == build_m.counters["samples"]
+    for rec in data:
+        turns = rec[entry["columns"]["messages"]]
+        assert [t[tags["role_tag"]] for t in turns] == [tags["user_tag"], tags["assistant_tag"]]
+        assert all(isinstance(t[tags["content_tag"]], str) and t[tags["content_tag"]]
+                   for t in turns)
+    alpaca = json.loads((sft / "alpaca.json").read_text())
+    assert all(set(r) == {"instruction", "input", "output"} for r in alpaca)
+    # the lm-eval task loads in lm-evaluation-harness and runs against a tiny local model
+    from proda_ray.engines.models import tiny_causal_lm
+
+    model = tiny_causal_lm(tmp_path / "tiny", ["The water cycle moves water."] * 20)
+    script = (
+        "import lm_eval, json, sys\n"
+        "from lm_eval.tasks import TaskManager\n"
+        f"tm = TaskManager(include_path={str(root / 'bench' / 'lm_eval')!r})\n"
+        "r = lm_eval.simple_evaluate(model='hf', model_args="
+        f"'pretrained={model},dtype=float32', tasks=['proda_bench_dev', 'proda_bench_test'],"
+        " task_manager=tm, device='cpu', batch_size=4, limit=4)\n"
+        "print(json.dumps({k: v.get('acc,none') for k, v in r['results'].items()}))\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**env, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"},
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    accs = json.loads(run.stdout.strip().splitlines()[-1])
+    splits = bench_m.report["splits"]
+    assert set(accs) == {f"proda_bench_{s}" for s in ("dev", "test") if splits.get(s)}
+    assert all(0 <= a <= 1 for a in accs.values())
+    oc = json.loads((root / "bench" / "opencompass" / "proda_bench_dev.json").read_text())
+    assert all({"question", "A", "B", "C", "D", "answer"} <= set(r) for r in oc)

@@ -246,6 +246,57 @@ def build(
 
 
 @app.command()
+def train(
+    workspace: WorkspaceOpt,
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", help="SFT dataset to train on (default: train.dataset).")] = None,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Base model: HF directory, bundled:gemma-3-270m, or tiny.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="full | lora")] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset", help="cpu-tiny | cpu-gemma-270m | gpu-3b-zero2 | gpu-7b-zero3 | "
+        "gpu-32b-zero3-offload (then --set/flags override it).")] = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """SFT samples -> a fine-tuned model, on Ray Train (DeepSpeed ZeRO-2/3 or DDP).
+
+    Rerunning after a crash resumes from the latest checkpoint; an unchanged, finished run
+    is a no-op. The model lands in <workspace>/models/<fingerprint>/model."""
+    from proda_ray.compile.config import load_preset
+    from proda_ray.compile.stage import TrainStage
+    from proda_ray.workspace import run_stage
+
+    ws, cfg = _load(workspace, [])
+    try:
+        if preset:
+            cfg.train = load_preset(preset)
+        for flag, value in (("dataset", dataset), ("base", base), ("method", method)):
+            if value:
+                setattr(cfg.train, flag, value)
+        cfg = apply_overrides(cfg, set_ or [])
+    except ValueError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2) from None
+    _start_ray(cfg, address)
+    t = cfg.train
+    console.print(f"[cyan]›[/cyan] train: {t.dataset} on {t.base} ({t.method}, {t.strategy}, "
+                  f"{t.num_workers} workers{', GPU' if t.use_gpu else ', CPU'})")
+    try:
+        r = run_stage(ws, TrainStage(t), force=force, show_progress=not quiet)
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        console.print(f"[red]train: {e}[/red]")
+        raise typer.Exit(2) from None
+    rep = r.manifest.report
+    console.print(f"[green]train {r.status}[/green] in {r.seconds:.1f}s · "
+                  f"{r.manifest.counters.get('steps', 0)} steps · loss {rep.get('first_loss')}"
+                  f" → {rep.get('last_loss')} · val {rep.get('last_val_loss')} · "
+                  f"{rep.get('tokens_per_s') or 0:.0f} tokens/s\n  model: {rep.get('model')}")
+
+
+@app.command()
 def export(
     workspace: WorkspaceOpt,
     out: Annotated[str, typer.Option(
@@ -253,9 +304,13 @@ def export(
 ) -> None:
     """SFT data (chat JSONL/Parquet, ShareGPT/Alpaca + dataset_info.json) and the benchmark
     (lm-evaluation-harness task per split, OpenCompass JSON)."""
+    if not _export(Workspace(workspace), out):
+        raise typer.Exit(2)
+
+
+def _export(ws: Workspace, out: str = "exports") -> list[str]:
     from proda_ray.exports import export_bench, export_sft
 
-    ws = Workspace(workspace)
     done = []
     for stage in ("bench", "build"):
         if not ws.exists("stages", stage, "manifest.json"):
@@ -272,8 +327,7 @@ def export(
             r = export_sft(ws, samples, m["config"]["dataset"], out)
             console.print(f"[green]SFT data[/green] → {r['dir']} ({r['samples']} samples)")
         done.append(stage)
-    if not done:
-        raise typer.Exit(2)
+    return done
 
 
 @app.command()
@@ -391,6 +445,7 @@ def run(
     _run_knowledge(ws, cfg, workers, False, quiet)
     _run_bench(ws, cfg, workers, False, quiet)
     _run_build(ws, cfg, workers, False, quiet)
+    _export(ws)
     console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
                   f"`proda status --workspace {workspace}` for details")
 

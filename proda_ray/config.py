@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from proda_ray.builder.config import BuildConfig
+from proda_ray.compile.config import TrainConfig
 from proda_ray.knowledge.config import ExtractConfig, MergeConfig
 from proda_ray.spec.config import SpecConfig
 from proda_ray.tester.config import BenchConfig
@@ -46,6 +47,7 @@ class ProjectConfig(BaseModel):
     merge: MergeConfig = Field(default_factory=MergeConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     build: BuildConfig = Field(default_factory=BuildConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     @classmethod
     def load(cls, ws: Workspace) -> ProjectConfig:

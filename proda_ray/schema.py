@@ -180,6 +180,20 @@ SFT_SAMPLES = pa.schema(
     ]
 )
 
+TRAIN_METRICS = pa.schema(
+    [
+        pa.field("step", pa.int32(), nullable=False),
+        pa.field("loss", pa.float64(), nullable=False),
+        pa.field("val_loss", pa.float64()),
+        pa.field("lr", pa.float64()),
+        pa.field("grad_norm", pa.float64()),
+        pa.field("tokens", pa.int64()),
+        pa.field("tokens_per_s", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("mfu", pa.float64()),  # GPUs only: 6·N·tokens/s ÷ peak FLOP/s
+    ]
+)
+
 PREDICTIONS = pa.schema(
     [
         pa.field("prediction_id", _str, nullable=False),
@@ -228,6 +242,7 @@ TABLES: dict[str, pa.Schema] = {
     "kc_index": KC_INDEX,
     "bench_items": BENCH_ITEMS,
     "sft_samples": SFT_SAMPLES,
+    "train_metrics": TRAIN_METRICS,
     "predictions": PREDICTIONS,
     "diagnoses": DIAGNOSES,
     "patches": PATCHES,

@@ -28,6 +28,35 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def loop_ws(ray_local, tmp_path_factory):
+    """A workspace through spec -> extract -> merge -> bench -> build on the sample corpus
+    with the real embedded model (about 4 min on 2 cores), shared by the tests of the later
+    stages. Returns (workspace, bench manifest, build manifest)."""
+    pytest.importorskip("llama_cpp", reason="needs the local extra")
+    from proda_ray.builder.config import BuildConfig
+    from proda_ray.builder.stage import BuildStage
+    from proda_ray.knowledge.config import ExtractConfig, MergeConfig
+    from proda_ray.knowledge.merge_stage import MergeStage
+    from proda_ray.knowledge.stage import ExtractStage
+    from proda_ray.spec.config import SpecConfig
+    from proda_ray.spec.stage import SpecStage
+    from proda_ray.tester.config import BenchConfig
+    from proda_ray.tester.stage import BenchStage
+    from proda_ray.workspace import Workspace, run_stage
+
+    ws = Workspace(tmp_path_factory.mktemp("loop"))
+    spec = SpecConfig(corpus=[str(SAMPLE_CORPUS)])
+    spec.chunk.max_tokens = 256
+    spec.chunk.overlap_tokens = 16
+    run_stage(ws, SpecStage(spec), show_progress=False)
+    run_stage(ws, ExtractStage(ExtractConfig(limit=8), workers=2), show_progress=False)
+    run_stage(ws, MergeStage(MergeConfig()), show_progress=False)
+    bench = run_stage(ws, BenchStage(BenchConfig(test_fraction=0.4)), show_progress=False)
+    build = run_stage(ws, BuildStage(BuildConfig()), show_progress=False)
+    return ws, bench.manifest, build.manifest
+
+
 @pytest.fixture
 def openstax() -> Path:
     if not OPENSTAX.exists():

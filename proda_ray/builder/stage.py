@@ -9,6 +9,7 @@ then decontaminates the units (n-grams + MiniLM), each unit committed with a don
 from __future__ import annotations
 
 import posixpath
+import random
 import time
 from collections import Counter
 
@@ -19,6 +20,7 @@ import ray
 from proda_ray.builder import templates
 from proda_ray.builder.config import BuildConfig
 from proda_ray.builder.decontam import Decontaminator
+from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import REJECTED, SFT_SAMPLES
 from proda_ray.spec.records import Rejection
@@ -49,7 +51,27 @@ class BuildStage(Stage[BuildConfig]):
         t0 = time.perf_counter()
         gen = ray.get(_generate.remote(ws, paths, ctx.scratch, cfg))
         res.timings_s["generate"] = time.perf_counter() - t0
-        units = [{"key": f"u{i:06d}"} for i in range(gen["units"])]
+        usage = Usage()
+        if gen["llm_units"]:
+            t0 = time.perf_counter()
+            llm = run_units(ws, ctx.scratch, "llm", [{"key": k} for k in gen["llm_units"]],
+                            _LLMUnit, (ws, ctx.scratch, paths["concepts"],
+                                       cfg.model_dump(mode="json")),
+                            worker_count(self.workers), actors=True,
+                            num_cpus=1 if cfg.engine.kind == "local" else 0.5,
+                            inline=cfg.engine.kind == "vllm")
+            res.timings_s["llm"] = time.perf_counter() - t0
+            for u in llm.ran:
+                done = ws.read_json(posixpath.join(ctx.scratch, "llm", f"{u}.done.json"))
+                usage.merge({k.removeprefix("usage:"): v for k, v in done.items()
+                             if k.startswith("usage:")})
+            for k, v in llm.totals.items():
+                if k.startswith("rejected:"):
+                    res.rejected["sft_samples.rejected"][k.removeprefix("rejected:")] += v
+                elif not k.startswith("usage:"):
+                    gen["counters"][k] = gen["counters"].get(k, 0) + v
+        res.usage = usage
+        units = [{"key": k} for k in gen["template_units"] + gen["llm_units"]]
         t0 = time.perf_counter()
         run = run_units(ws, ctx.scratch, "decontam", units, _DecontamUnit,
                         (ws, ctx.scratch, paths["bench_items"], ctx.table_dir("sft_samples"),
@@ -65,7 +87,7 @@ class BuildStage(Stage[BuildConfig]):
         kept = {k.removeprefix("kept:"): v for k, v in totals.items()
                 if k.startswith("kept:")}
         res.counters.update(samples=res.outputs["sft_samples"].rows,
-                            generated=gen["samples"], statements=gen["statements"],
+                            generated=totals.get("checked", 0), statements=gen["statements"],
                             concepts=gen["concepts"])
         by_type = Counter()
         by_disc: dict[str, Counter] = {}
@@ -110,20 +132,82 @@ def _generate(ws: Workspace, paths: dict, scratch: str, cfg: BuildConfig) -> dic
         m = meta.get(s["chain_id"], {})
         s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
     concepts = ws.read_parquet(paths["concepts"]).to_pylist()
-    samples, counters = templates.generate(
-        stmts, concepts, samples_per_statement=cfg.samples_per_statement,
-        ratios=cfg.ratios, seed=cfg.seed, true_ratio=cfg.true_ratio)
+    samples, counters = [], {}
+    if "template" in cfg.generators:
+        samples, counters = templates.generate(
+            stmts, concepts, samples_per_statement=cfg.samples_per_statement,
+            ratios=cfg.ratios, seed=cfg.seed, true_ratio=cfg.true_ratio)
     for s in samples:
         s["dataset"] = cfg.dataset
-    n = 0
-    for i in range(0, max(1, len(samples)), UNIT_ROWS):
-        ws.write_parquet(posixpath.join(scratch, "samples", f"u{n:06d}.parquet"),
+    template_units = []
+    for i in range(0, len(samples), UNIT_ROWS):
+        key = f"t{len(template_units):06d}"
+        ws.write_parquet(posixpath.join(scratch, "samples", f"{key}.parquet"),
                          pa.Table.from_pylist(samples[i : i + UNIT_ROWS], schema=SFT_SAMPLES))
-        n += 1
-    out = {"units": n, "samples": len(samples), "statements": len(stmts),
-           "concepts": len(concepts), "counters": counters}
+        template_units.append(key)
+    llm_units: list[str] = []
+    if "llm" in cfg.generators and stmts:
+        # seeded windows across chains; each statement gets task types by the ratios
+        rng = random.Random(f"{cfg.seed}:llm-windows")
+        order = sorted(stmts, key=lambda s: s["statement_id"])
+        rng.shuffle(order)
+        n = max(1, round(cfg.samples_per_statement * len(order)))
+        plan = [t for t, c in sorted(templates.plan_counts(n, cfg.ratios).items())
+                for _ in range(c)]
+        rng.shuffle(plan)
+        jobs = [{"statement": order[k % len(order)], "task": t} for k, t in enumerate(plan)]
+        per_unit = cfg.window * 8
+        for i in range(0, len(jobs), per_unit):
+            key = f"w{len(llm_units):06d}"
+            ws.write_json(posixpath.join(scratch, "windows", f"{key}.json"),
+                          jobs[i : i + per_unit])
+            llm_units.append(key)
+    if not template_units and not llm_units:  # nothing to build: still one (empty) part
+        ws.write_parquet(posixpath.join(scratch, "samples", "t000000.parquet"),
+                         SFT_SAMPLES.empty_table())
+        template_units.append("t000000")
+    out = {"template_units": template_units, "llm_units": llm_units,
+           "samples": len(samples), "statements": len(stmts), "concepts": len(concepts),
+           "counters": counters}
     ws.write_json(marker, out)
     return out
+
+
+class _LLMUnit:
+    """Actor: LLM-written samples for one unit of windows, behind the response cache."""
+
+    def __init__(self, ws: Workspace, scratch: str, concepts_rel: str, cfg_json: dict):
+        self.ws, self.scratch = ws, scratch
+        self.cfg = BuildConfig.model_validate(cfg_json)
+        self.concepts = {c["concept_id"]: c for c in ws.read_parquet(concepts_rel).to_pylist()}
+        self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
+
+    def __call__(self, batch: dict) -> dict:
+        from proda_ray.builder.llm import llm_samples
+
+        key = str(batch["key"][0])
+        jobs = self.ws.read_json(posixpath.join(self.scratch, "windows", f"{key}.json"))
+        self.engine.usage = Usage()
+        cfg = self.cfg
+        samples, failed = llm_samples(jobs, self.concepts, self.engine, cfg.temperature,
+                                      cfg.max_tokens, cfg.retries, cfg.seed)
+        for s in samples:
+            s["dataset"] = cfg.dataset
+        c: Counter = Counter({"llm:jobs": len(jobs), "llm:made": len(samples)})
+        rejected = []
+        for job, err in failed:
+            reason, _, detail = err.partition(": ")
+            rejected.append(Rejection(None, "llm", reason, detail=detail,
+                                      id=job["statement"]["statement_id"],
+                                      preview=job["task"]))
+            c[f"rejected:llm:{reason}"] += 1
+        self.ws.write_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet"),
+                              pa.Table.from_pylist(samples, schema=SFT_SAMPLES))
+        self.ws.write_parquet(posixpath.join(self.scratch, "llm_rejected", f"{key}.parquet"),
+                              rejected_table(rejected).cast(REJECTED))
+        c.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
+        self.ws.write_json(posixpath.join(self.scratch, "llm", f"{key}.done.json"), dict(c))
+        return {"key": np.array([key])}
 
 
 class _DecontamUnit:
@@ -159,8 +243,12 @@ class _DecontamUnit:
             c[f"rejected:decontam:{reason}"] += 1
         self.ws.write_parquet(posixpath.join(self.out_dir, f"{key}.parquet"),
                               pa.Table.from_pylist(kept, schema=SFT_SAMPLES))
+        parts = [rejected_table(rejected).cast(REJECTED)]
+        llm_rej = posixpath.join(self.scratch, "llm_rejected", f"{key}.parquet")
+        if self.ws.exists(llm_rej):  # an LLM unit's own rejections join the table
+            parts.append(self.ws.read_parquet(llm_rej).cast(REJECTED))
         self.ws.write_parquet(posixpath.join(self.rej_dir, f"{key}.parquet"),
-                              rejected_table(rejected).cast(REJECTED))
+                              pa.concat_tables(parts))
         self.ws.write_json(posixpath.join(self.scratch, "decontam", f"{key}.done.json"),
                            dict(c))
         return {"key": np.array([key])}

@@ -43,9 +43,14 @@ class LlamaCppEngine(Engine):
     def _grammar(self, schema: dict):
         from llama_cpp import LlamaGrammar
 
+        from proda_ray.engines.structured import grammar_schema
+
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            # the schema's own key order: properties are generated in the order the few-shot
+            # examples show them (a question before its answer, a name before its steps)
+            self._grammars[key] = LlamaGrammar.from_json_schema(
+                json.dumps(grammar_schema(schema)), verbose=False)
         return self._grammars[key]
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

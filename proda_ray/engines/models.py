@@ -72,11 +72,13 @@ def bundled_gemma_hf(dtype: str = "bfloat16") -> Path:
     return target
 
 
-TINY_CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{% if m['role'] != "
-    "'assistant' or not loop.last %}\n{% endif %}{% if m['role'] == 'assistant' %}"
-    "{{ eos_token }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n"
-    "{% endif %}")
+# proda's plain chat template: for base models that have none (the bundled Gemma, tiny test
+# models); saved with a trained student's tokenizer so evaluation formats prompts the same way
+PLAIN_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
+    "{% if not loop.last %}\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}\n<|assistant|>\n{% endif %}")
 
 
 def tiny_causal_lm(path: str | Path, texts: list[str], *, hidden: int = 64, layers: int = 2,
@@ -101,7 +103,7 @@ def tiny_causal_lm(path: str | Path, texts: list[str], *, hidden: int = 64, laye
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>",
                                   eos_token="</s>")
     if chat:
-        tok.chat_template = TINY_CHAT_TEMPLATE
+        tok.chat_template = PLAIN_CHAT_TEMPLATE
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,

@@ -140,7 +140,9 @@ def _gbnf(schema: dict) -> str:
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    return json_schema_to_gbnf(json.dumps(schema))
+    from proda_ray.engines.structured import grammar_schema
+
+    return json_schema_to_gbnf(json.dumps(grammar_schema(schema)))
 
 
 def _backoff(base: float, attempt: int, retry_after: str | None) -> float:

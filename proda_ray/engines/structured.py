@@ -22,6 +22,26 @@ class JsonResult:
     results: list[GenerationResult]  # every call made (for usage accounting)
 
 
+def grammar_schema(schema: dict, max_len: int = 300, max_min_len: int = 16) -> dict:
+    """The schema as a grammar-based decoder should see it: string length bounds capped.
+
+    llama.cpp expands ``minLength``/``maxLength`` into nested repetition rules; long bounds
+    (hundreds of characters, several fields) exceed its parser's limits and crash the
+    process. Capped bounds keep the grammar small; the full schema still validates the
+    output afterwards, so nothing out of bounds is accepted."""
+    if isinstance(schema, list):
+        return [grammar_schema(x, max_len, max_min_len) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: grammar_schema(v, max_len, max_min_len) for k, v in schema.items()}
+    if out.get("type") == "string" and "enum" not in out and "const" not in out:
+        if out.get("maxLength", 0) > max_len:
+            out["maxLength"] = max_len
+        if out.get("minLength", 0) > max_min_len:
+            out["minLength"] = max_min_len
+    return out
+
+
 def parse_json(text: str | None, schema: dict | None) -> tuple[object | None, str | None]:
     """(value, None) or (None, reason: detail)."""
     if text is None or not text.strip():

@@ -13,18 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from proda_ray.builder.config import BuildConfig
 from proda_ray.builder.decontam import ngrams
-from proda_ray.builder.stage import BuildStage
-from proda_ray.knowledge.config import ExtractConfig, MergeConfig
-from proda_ray.knowledge.merge_stage import MergeStage
-from proda_ray.knowledge.stage import ExtractStage
-from proda_ray.spec.config import SpecConfig
-from proda_ray.spec.stage import SpecStage
-from proda_ray.tester.config import BenchConfig
-from proda_ray.tester.stage import BenchStage
-from proda_ray.workspace import Workspace, run_stage
-from tests.conftest import SAMPLE_CORPUS
+from proda_ray.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 PRODA = str(Path(sys.executable).with_name("proda"))
@@ -33,21 +23,6 @@ PRODA = str(Path(sys.executable).with_name("proda"))
 def table(ws: Workspace, stage: str, name: str) -> pl.DataFrame:
     m = ws.read_json(f"stages/{stage}/manifest.json")
     return pl.from_arrow(ws.read_parquet(m["outputs"][name]["path"]))
-
-
-@pytest.fixture(scope="module")
-def loop_ws(ray_local, tmp_path_factory):
-    pytest.importorskip("llama_cpp", reason="needs the local extra")
-    ws = Workspace(tmp_path_factory.mktemp("loop"))
-    spec = SpecConfig(corpus=[str(SAMPLE_CORPUS)])
-    spec.chunk.max_tokens = 256
-    spec.chunk.overlap_tokens = 16
-    run_stage(ws, SpecStage(spec), show_progress=False)
-    run_stage(ws, ExtractStage(ExtractConfig(limit=8), workers=2), show_progress=False)
-    run_stage(ws, MergeStage(MergeConfig()), show_progress=False)
-    bench = run_stage(ws, BenchStage(BenchConfig(test_fraction=0.4)), show_progress=False)
-    build = run_stage(ws, BuildStage(BuildConfig()), show_progress=False)
-    return ws, bench.manifest, build.manifest
 
 
 def test_bench_items_are_linked_gated_and_split(loop_ws):
@@ -145,3 +120,16 @@ def test_status_exports_lm_eval_and_llama_factory_format(loop_ws, tmp_path):
     assert all(0 <= a <= 1 for a in accs.values())
     oc = json.loads((root / "bench" / "opencompass" / "proda_bench_dev.json").read_text())
     assert all({"question", "A", "B", "C", "D", "answer"} <= set(r) for r in oc)
+
+
+def test_loop_job_entrypoint_sees_the_stages_up_to_date(loop_ws):
+    ws, _, _ = loop_ws
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
+    out = subprocess.run([sys.executable, "jobs/loop.py", "--workspace", ws.uri,
+                          "--stages", "merge,bench,build", "--set", "bench.test_fraction=0.4"],
+                         env=env, capture_output=True,
+                         text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+    assert [(x["stage"], x["status"]) for x in lines] == [
+        ("merge", "up-to-date"), ("bench", "up-to-date"), ("build", "up-to-date")]

@@ -1,0 +1,181 @@
+"""The train stage: SFT samples -> a fine-tuned checkpoint, on Ray Train.
+
+1. Resolve the base model (a local HF directory, the bundled Gemma 3 270M converted once, or
+   a tiny random-init Llama built from the data for tests).
+2. Tokenize with the chat template (loss on answers only), split train/validation, pack;
+   the arrays go to the run's scratch directory in the workspace.
+3. ``TorchTrainer`` runs ``train_loop`` on ``num_workers`` workers (DeepSpeed ZeRO-2/3 or
+   DDP); checkpoints go to the run's storage in the workspace. A run that crashed is resumed
+   from its latest checkpoint by running the stage again (same fingerprint, same storage).
+4. Metrics per step become the ``train_metrics`` table; the exported model (LoRA merged) is
+   ``models/<fingerprint>/model`` in the workspace (and ``adapter`` for LoRA).
+
+Round n+1 trains from the same ``base`` as round 1: the base is config, never the previous
+round's output, unless a user points ``base`` there on purpose.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from proda_ray.compile.config import TrainConfig
+from proda_ray.compile.data import encode, ensure_chat_template, pack, split_ids
+from proda_ray.schema import TRAIN_METRICS
+from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+
+def resolve_base(cfg: TrainConfig, ws: Workspace, scratch: str, texts: list[str]) -> str:
+    """A local directory holding the base model (built or converted once when needed)."""
+    if cfg.base == "bundled:gemma-3-270m":
+        from proda_ray.engines.models import bundled_gemma_hf
+
+        return str(bundled_gemma_hf())
+    if cfg.base == "tiny":
+        from proda_ray.engines.models import tiny_causal_lm
+
+        if not ws.is_local:
+            raise ValueError("base 'tiny' needs a local workspace (it is built in scratch)")
+        path = ws.path(scratch, "tiny-base")
+        import os
+
+        if not os.path.exists(posixpath.join(path, "config.json")):
+            tiny_causal_lm(path, texts or ["empty"], seed=cfg.seed)
+        return path
+    return cfg.base
+
+
+def prepare(ws: Workspace, samples: list[dict], model_dir: str, cfg: TrainConfig
+            ) -> tuple[dict[str, np.ndarray], dict]:
+    """Tokenized, split and packed arrays (``train_*``, ``val_*``) and a report."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    added = ensure_chat_template(tok)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    samples = sorted(samples, key=lambda s: s["sample_id"])
+    val_ids = split_ids([s["sample_id"] for s in samples], cfg.val_fraction, cfg.seed)
+    enc = {"train": [], "val": []}
+    too_long = 0
+    for s in samples:
+        e = encode(tok, s["prompt"], s["response"], cfg.max_seq_len)
+        if e is None:
+            too_long += 1
+            continue
+        enc["val" if s["sample_id"] in val_ids else "train"].append(e)
+    if not enc["train"]:
+        raise ValueError(f"no training sample fits max_seq_len={cfg.max_seq_len} "
+                         f"({too_long} too long, {len(samples)} in the dataset)")
+    arrays: dict[str, np.ndarray] = {}
+    for split, rows in enc.items():
+        if not rows:
+            continue
+        seqs = pack(rows, cfg.max_seq_len, tok.pad_token_id, cfg.packing)
+        arrays.update({f"{split}_input_ids": seqs.input_ids, f"{split}_labels": seqs.labels,
+                       f"{split}_position_ids": seqs.position_ids})
+        if seqs.attention_mask is not None:
+            arrays[f"{split}_attention_mask"] = seqs.attention_mask
+    report = {"samples": len(samples), "too_long": too_long,
+              "train_samples": len(enc["train"]), "val_samples": len(enc["val"]),
+              "train_sequences": len(arrays["train_input_ids"]),
+              "answer_tokens": int((arrays["train_labels"] != -100).sum()),
+              "chat_template": "proda plain (added)" if added else "the model's own"}
+    return arrays, report
+
+
+def latest_complete_checkpoint(storage: str, name: str, cfg: TrainConfig) -> str | None:
+    """The newest checkpoint an earlier (crashed) run of this stage left complete: every
+    rank's DeepSpeed shard present (or the DDP state file). Partial uploads are skipped."""
+    import glob
+    import os
+
+    best = None
+    for d in sorted(glob.glob(os.path.join(storage, name, "checkpoint_*"))):
+        if cfg.strategy == "ddp":
+            ok = os.path.exists(os.path.join(d, "state.pt"))
+        else:
+            shards = glob.glob(os.path.join(d, "ckpt", "*optim_states.pt"))
+            ok = len(shards) == cfg.num_workers and os.path.exists(os.path.join(d, "latest"))
+        if ok:
+            best = d  # names carry a sortable timestamp: the last complete one wins
+    return best
+
+
+class TrainStage(Stage[TrainConfig]):
+    name = "train"
+    config_model = TrainConfig
+    inputs = ("sft_samples",)
+    outputs = ("train_metrics",)
+    code_modules = ("proda_ray.compile", "proda_ray.schema")
+
+    def __init__(self, config: TrainConfig, *, fail_after_step: int | None = None):
+        super().__init__(config)
+        self.fail_after_step = fail_after_step  # crash injection for resume tests only
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        from proda_ray.compile.loop import train_loop
+        from proda_ray.compile.report import RayReporter
+
+        ws, cfg, res = ctx.workspace, self.config, StageResult()
+        t0 = time.perf_counter()
+        samples = [s for s in ws.read_parquet(ctx.inputs["sft_samples"].path).to_pylist()
+                   if s["dataset"] == cfg.dataset]
+        if not samples:
+            raise ValueError(f"dataset {cfg.dataset!r} has no samples in sft_samples")
+        model_dir = resolve_base(cfg, ws, ctx.scratch,
+                                 [f"{s['prompt']}\n{s['response']}" for s in samples])
+        data_rel = posixpath.join(ctx.scratch, "data.npz")
+        if not ws.exists(data_rel):
+            arrays, prep = prepare(ws, samples, model_dir, cfg)
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            ws.write_bytes(data_rel, buf.getvalue())
+            ws.write_json(posixpath.join(ctx.scratch, "data.json"), prep)
+        prep = ws.read_json(posixpath.join(ctx.scratch, "data.json"))
+        res.timings_s["prepare"] = time.perf_counter() - t0
+        export_rel = posixpath.join("models", ctx.fingerprint)
+        if not ws.is_local:
+            raise NotImplementedError("training exports to a local (or shared-mount) "
+                                      "workspace for now; object-store export is planned")
+        t0 = time.perf_counter()
+        storage = ws.path(ctx.scratch, "ray")
+        resume = latest_complete_checkpoint(storage, f"train-{ctx.fingerprint}", cfg)
+        trainer = TorchTrainer(
+            train_loop,
+            train_loop_config={"train": cfg.model_dump(mode="json"), "model_dir": model_dir,
+                               "reporter": RayReporter(ws, ctx.scratch, data_rel, resume),
+                               "export_dir": ws.path(export_rel),
+                               "fail_after_step": self.fail_after_step},
+            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                         resources_per_worker={"CPU": cfg.cpus_per_worker}),
+            run_config=RunConfig(name=f"train-{ctx.fingerprint}",
+                                 storage_path=storage,
+                                 failure_config=FailureConfig(max_failures=cfg.max_failures)))
+        trainer.fit()
+        res.timings_s["train"] = time.perf_counter() - t0
+        rows = [ws.read_json(p) for p in sorted(ws.list_files(ctx.scratch, "metrics",
+                                                              suffix=".json"))]
+        rows = sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
+        ctx.write_table("train_metrics", pa.Table.from_pylist(rows, schema=TRAIN_METRICS))
+        res.outputs["train_metrics"] = ctx.table_info("train_metrics")
+        last = rows[-1] if rows else {}
+        vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
+        res.counters.update(steps=len(rows), tokens=sum(r["tokens"] for r in rows))
+        res.report = {
+            "model": ws.uri_of(export_rel, "model"), "base": cfg.base, "base_dir": model_dir,
+            "method": cfg.method,
+            "strategy": cfg.strategy, "workers": cfg.num_workers, "data": prep,
+            "first_loss": rows[0]["loss"] if rows else None, "last_loss": last.get("loss"),
+            "last_val_loss": vals[-1] if vals else None,
+            "tokens_per_s": (sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows))
+            if rows else None}
+        return res

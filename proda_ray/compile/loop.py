@@ -180,19 +180,27 @@ def train_loop(config: dict) -> None:
 
 
 def _validate(engine, val: dict, rank: int, world: int, cfg: TrainConfig, device) -> float:
+    """Mean validation loss per answer token. Every rank runs the same number of forward
+    passes (a rank without rows of its own runs a fully masked one): DDP's buffer broadcast
+    and ZeRO-3's parameter gathering are collectives, so uneven counts would deadlock."""
     import torch
     import torch.distributed as dist
 
     engine.eval()
+    n = len(val["input_ids"])
+    per = world * cfg.micro_batch_size
     total = torch.zeros(2, dtype=torch.float64)
     with torch.no_grad():
-        for i in range(rank * cfg.micro_batch_size, len(val["input_ids"]),
-                       world * cfg.micro_batch_size):
-            rows = np.arange(i, min(i + cfg.micro_batch_size, len(val["input_ids"])))
-            batch = _batch(val, rows, device)
-            n = int((batch["labels"][:, 1:] != -100).sum())
-            total += torch.tensor([float(engine(**batch, use_cache=False).loss) * n, n],
-                                  dtype=torch.float64)
+        for start in range(0, n, per):
+            lo = start + rank * cfg.micro_batch_size
+            rows = np.arange(lo, min(lo + cfg.micro_batch_size, n))
+            batch = _batch(val, rows if len(rows) else np.array([0]), device)
+            if not len(rows):
+                batch["labels"] = torch.full_like(batch["labels"], -100)
+            k = int((batch["labels"][:, 1:] != -100).sum())
+            loss = engine(**batch, use_cache=False).loss
+            if k:
+                total += torch.tensor([float(loss) * k, k], dtype=torch.float64)
     dist.all_reduce(total)
     return (total[0] / total[1]).item() if total[1] else float("nan")
 

@@ -123,7 +123,7 @@ class TrainStage(Stage[TrainConfig]):
         from ray.train.torch import TorchTrainer
 
         from proda_ray.compile.loop import train_loop
-        from proda_ray.compile.report import RayReporter
+        from proda_ray.compile.report import RayReporter, Sinks
 
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
@@ -152,7 +152,11 @@ class TrainStage(Stage[TrainConfig]):
         trainer = TorchTrainer(
             train_loop,
             train_loop_config={"train": cfg.model_dump(mode="json"), "model_dir": model_dir,
-                               "reporter": RayReporter(ws, ctx.scratch, data_rel, resume),
+                               "reporter": RayReporter(
+                                   ws, ctx.scratch, data_rel, resume, cfg.max_steps,
+                                   Sinks(ws.path(ctx.scratch, "tensorboard")
+                                         if cfg.tensorboard else None, cfg.mlflow_uri,
+                                         f"train-{ctx.fingerprint}")),
                                "export_dir": ws.path(export_rel),
                                "fail_after_step": self.fail_after_step},
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,

@@ -11,10 +11,37 @@ CONCEPT_TYPES = ["process", "entity", "property", "quantity", "law", "principle"
                  "structure", "event", "condition", "concept"]
 
 
+def alphabetical(schema):
+    """The schema with every ``properties`` mapping in alphabetical key order.
+
+    Grammar-constrained engines generate properties in schema order. For extraction we keep
+    the order measured best with the 270M model (alphabetical: the steps are chosen before
+    the free-text fields); on the bundled sample it gave 12 chains and 30 statements where
+    the examples' order gave 7 and 18."""
+    if isinstance(schema, list):
+        return [alphabetical(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: alphabetical(v) for k, v in schema.items()}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = dict(sorted(out["properties"].items()))
+    return out
+
+
+def _alphabetical(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return alphabetical(fn(*args, **kwargs))
+    return wrapper
+
+
 def _s(max_len: int, min_len: int = 1) -> dict:
     return {"type": "string", "minLength": min_len, "maxLength": max_len}
 
 
+@_alphabetical
 def chains_schema(max_chains: int, min_steps: int, max_steps: int,
                   step_choices: list[str] | None = None, name_choices: list[str] | None = None
                   ) -> dict:
@@ -40,6 +67,7 @@ def chains_schema(max_chains: int, min_steps: int, max_steps: int,
         "required": ["chains"], "additionalProperties": False}
 
 
+@_alphabetical
 def statements_schema(n_steps: int, quotes: list[str] | None,
                       subjects: list[str] | None = None, objects: list[str] | None = None
                       ) -> dict:
@@ -62,6 +90,7 @@ def statements_schema(n_steps: int, quotes: list[str] | None,
         "required": ["statements"], "additionalProperties": False}
 
 
+@_alphabetical
 def concepts_schema(n_statements: int, max_concepts: int, terms: list[str] | None = None
                     ) -> dict:
     """``terms``: extractive mode, a concept is one of the statements' subjects/objects."""
@@ -83,6 +112,7 @@ def concepts_schema(n_statements: int, max_concepts: int, terms: list[str] | Non
         "required": ["concepts"], "additionalProperties": False}
 
 
+@_alphabetical
 def pair_statement_schema(subjects: list[str], objects: list[str], quotes: list[str]) -> dict:
     """Extractive L2: one statement linking step i (subjects) to step i+1 (objects)."""
     return {"type": "object", "properties": {
@@ -94,6 +124,7 @@ def pair_statement_schema(subjects: list[str], objects: list[str], quotes: list[
         "additionalProperties": False}
 
 
+@_alphabetical
 def concepts_fill_schema(terms: list[str]) -> dict:
     """Extractive L1: the terms are fixed (the statements' subjects and objects, one per
     position); the model only fills in each one's type and definition."""

@@ -60,6 +60,19 @@ class UnitRun:
     totals: Counter  # every unit's done-marker counters, summed
     ran: list[str]  # keys of the units this call executed (the others were already done)
 
+    def counters(self) -> Counter:
+        """The stage counters (everything but the ``usage:`` token accounting)."""
+        return Counter({k: v for k, v in self.totals.items() if not k.startswith("usage:")})
+
+    def usage(self):
+        """LLM usage the units recorded as ``usage:<field>`` counters, as one ``Usage``."""
+        from proda_ray.engines import Usage
+
+        u = Usage()
+        u.merge({k.removeprefix("usage:"): v for k, v in self.totals.items()
+                 if k.startswith("usage:")})
+        return u
+
 
 def run_units(ws, scratch: str, phase: str, units: list[dict], udf, udf_args: tuple,
               workers: int, actors: bool, num_cpus: float = 1, inline: bool = False

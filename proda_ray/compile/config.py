@@ -58,7 +58,11 @@ class TrainConfig(BaseModel):
         default=None, description="Per-GPU peak FLOP/s for MFU (None: guessed from the GPU "
         "name; no MFU on CPU).")
     mlflow_uri: str | None = Field(default=None, description="Also log metrics to MLflow.")
-    tensorboard: bool = Field(default=False, description="Also write TensorBoard events.")
+    tensorboard: bool = Field(default=False, description="Also write TensorBoard events (to "
+                              "the run's scratch directory; on a node-local directory of rank 0 "
+                              "for object-store workspaces, see tensorboard_dir).")
+    tensorboard_dir: str | None = Field(default=None, description="Where TensorBoard events go "
+                                        "instead (a path on rank 0's node).")
     max_failures: int = Field(default=0, ge=0, description="Worker failures Ray Train "
                               "recovers from in one run (from the latest checkpoint).")
 

@@ -111,9 +111,14 @@ def pack(encoded: list[tuple[list[int], list[int]]], max_len: int, pad_id: int,
 
 
 def split_ids(sample_ids: list[str], val_fraction: float, seed: int) -> set[str]:
-    """The validation sample ids: a seeded hash decides, stable as the dataset grows."""
-    return {s for s in sample_ids
-            if int(content_hash(str(seed), "val", s), 16) / 16 ** 16 < val_fraction}
+    """The validation sample ids: a seeded hash decides, stable as the dataset grows. A
+    small dataset whose hashes all miss the fraction still gets one validation sample (the
+    lowest hash), so validation loss is never silently absent."""
+    h = {s: int(content_hash(str(seed), "val", s), 16) / 16 ** 16 for s in sample_ids}
+    val = {s for s, x in h.items() if x < val_fraction}
+    if not val and val_fraction > 0 and len(h) >= 2:
+        val = {min(h, key=h.__getitem__)}
+    return val
 
 
 @lru_cache(maxsize=4)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import tempfile
 import time
 from pathlib import Path
@@ -80,13 +81,18 @@ def train_loop(config: dict) -> None:
     torch.manual_seed(cfg.seed)
 
     # --- model, optionally LoRA ------------------------------------------------------------
-    tok = AutoTokenizer.from_pretrained(config["model_dir"])
+    model_dir = config["model_dir"]
+    if "://" in model_dir:  # an object-store base: downloaded once per node
+        from proda_ray.workspace.storage import localize
+
+        model_dir = localize(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
     hf_ds = None
     if cfg.strategy == "zero3":  # weights are partitioned while loading (zero.Init): a 32B
         from transformers.integrations import HfDeepSpeedConfig  # base never sits whole
 
         hf_ds = HfDeepSpeedConfig(ds_config(cfg))  # noqa: F841 - must stay alive
-    model = AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.config.use_cache = False  # a cache disables the packed-sequence attention mask
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -175,7 +181,7 @@ def train_loop(config: dict) -> None:
             raise RuntimeError(f"fail_after_step={step + 1} (testing resume)")
 
     # --- export a plain HF checkpoint --------------------------------------------------------
-    _export(engine, cfg, rank, config["model_dir"], tok, config["export_dir"])
+    _export_to(engine, cfg, rank, model_dir, tok, config["export_dir"])
     dist.barrier()
 
 
@@ -273,6 +279,21 @@ def _export(engine, cfg: TrainConfig, rank: int, model_dir: str, tok, out: str) 
     fresh.config.use_cache = True
     fresh.save_pretrained(str(out_dir / "model"))
     tok.save_pretrained(str(out_dir / "model"))
+
+
+def _export_to(engine, cfg: TrainConfig, rank: int, model_dir: str, tok, out: str) -> None:
+    """``_export`` to a local directory, or through a local temporary one to an object store."""
+    if "://" not in out or out.startswith("file://"):
+        _export(engine, cfg, rank, model_dir, tok, out.removeprefix("file://"))
+        return
+    with tempfile.TemporaryDirectory() as d:
+        _export(engine, cfg, rank, model_dir, tok, d)
+        if rank == 0:
+            from proda_ray.workspace.storage import upload_dir
+
+            for part in ("adapter", "model"):
+                if (Path(d) / part).is_dir():
+                    upload_dir(Path(d) / part, posixpath.join(out, part))
 
 
 class _nullcontext:

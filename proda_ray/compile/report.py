@@ -77,7 +77,8 @@ class RayReporter:
 
         ckpt = ray.train.get_checkpoint()
         if ckpt is None and self.resume_from:
-            ckpt = ray.train.Checkpoint(self.resume_from)
+            ckpt = ray.train.Checkpoint(self.resume_from,  # a path on the workspace's fs
+                                        filesystem=None if self.ws.is_local else self.ws.fs)
         if ckpt is None:
             yield None
             return
@@ -109,7 +110,8 @@ class FileReporter:
 
     @contextlib.contextmanager
     def latest_checkpoint(self):
-        steps = sorted((self.out / "checkpoints").glob("step-*"))
+        steps = sorted(d for d in (self.out / "checkpoints").glob("step-*")
+                       if (d / ".complete").exists())  # a killed copy is not a checkpoint
         yield str(steps[-1]) if steps else None
 
     def report(self, metrics: dict, checkpoint_dir: str | None = None) -> None:
@@ -120,6 +122,8 @@ class FileReporter:
             target = self.out / "checkpoints" / f"step-{metrics['step']:07d}"
             shutil.copytree(checkpoint_dir, target, dirs_exist_ok=True)
             dist.barrier()
+            if rank == 0:
+                (target / ".complete").write_text("ok\n")
         if rank == 0:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")

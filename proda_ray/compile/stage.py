@@ -17,7 +17,9 @@ round's output, unless a user points ``base`` there on purpose.
 from __future__ import annotations
 
 import io
+import os
 import posixpath
+import tempfile
 import time
 
 import numpy as np
@@ -27,7 +29,7 @@ from proda_ray.compile.config import TrainConfig
 from proda_ray.compile.data import encode, ensure_chat_template, pack, split_ids
 from proda_ray.schema import TRAIN_METRICS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
-from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.storage import Workspace, localize, upload_dir
 
 
 def resolve_base(cfg: TrainConfig, ws: Workspace, scratch: str, texts: list[str]) -> str:
@@ -39,14 +41,18 @@ def resolve_base(cfg: TrainConfig, ws: Workspace, scratch: str, texts: list[str]
     if cfg.base == "tiny":
         from proda_ray.engines.models import tiny_causal_lm
 
-        if not ws.is_local:
-            raise ValueError("base 'tiny' needs a local workspace (it is built in scratch)")
-        path = ws.path(scratch, "tiny-base")
-        import os
-
-        if not os.path.exists(posixpath.join(path, "config.json")):
-            tiny_causal_lm(path, texts or ["empty"], seed=cfg.seed)
-        return path
+        texts = texts or ["empty"]
+        if ws.is_local:
+            path = ws.path(scratch, "tiny-base")
+            if not os.path.exists(posixpath.join(path, "config.json")):
+                tiny_causal_lm(path, texts, seed=cfg.seed)
+            return path
+        uri = ws.uri_of(scratch, "tiny-base")  # workers on every node download it from here
+        if not ws.exists(scratch, "tiny-base", ".complete"):
+            with tempfile.TemporaryDirectory() as d:
+                tiny_causal_lm(d, texts, seed=cfg.seed)
+                upload_dir(d, uri)
+        return uri
     return cfg.base
 
 
@@ -55,7 +61,7 @@ def prepare(ws: Workspace, samples: list[dict], model_dir: str, cfg: TrainConfig
     """Tokenized, split and packed arrays (``train_*``, ``val_*``) and a report."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(localize(model_dir))
     added = ensure_chat_template(tok)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -89,22 +95,43 @@ def prepare(ws: Workspace, samples: list[dict], model_dir: str, cfg: TrainConfig
     return arrays, report
 
 
-def latest_complete_checkpoint(storage: str, name: str, cfg: TrainConfig) -> str | None:
+def latest_complete_checkpoint(ws: Workspace, storage: str, name: str, cfg: TrainConfig
+                               ) -> str | None:
     """The newest checkpoint an earlier (crashed) run of this stage left complete: every
-    rank's DeepSpeed shard present (or the DDP state file). Partial uploads are skipped."""
-    import glob
-    import os
+    rank's DeepSpeed shard present (or the DDP state file). Partial uploads are skipped.
+    ``storage`` is a path inside the workspace's filesystem (local or object store)."""
+    import pyarrow.fs as pafs
 
+    base = posixpath.join(storage, name)
+    if ws.fs.get_file_info(base).type != pafs.FileType.Directory:
+        return None
+    dirs = sorted(i.path for i in ws.fs.get_file_info(pafs.FileSelector(base))
+                  if i.type == pafs.FileType.Directory
+                  and posixpath.basename(i.path).startswith("checkpoint_"))
     best = None
-    for d in sorted(glob.glob(os.path.join(storage, name, "checkpoint_*"))):
+    for d in dirs:
+        files = {posixpath.relpath(i.path, d) for i in ws.fs.get_file_info(
+            pafs.FileSelector(d, recursive=True)) if i.type == pafs.FileType.File}
         if cfg.strategy == "ddp":
-            ok = os.path.exists(os.path.join(d, "state.pt"))
+            ok = "state.pt" in files
         else:
-            shards = glob.glob(os.path.join(d, "ckpt", "*optim_states.pt"))
-            ok = len(shards) == cfg.num_workers and os.path.exists(os.path.join(d, "latest"))
+            shards = [f for f in files if f.startswith("ckpt/") and f.endswith("optim_states.pt")]
+            ok = len(shards) == cfg.num_workers and "latest" in files
         if ok:
             best = d  # names carry a sortable timestamp: the last complete one wins
     return best
+
+
+def _tensorboard_dir(cfg: TrainConfig, ws: Workspace, ctx: StageContext) -> str | None:
+    if not (cfg.tensorboard or cfg.tensorboard_dir):
+        return None
+    if cfg.tensorboard_dir:
+        return cfg.tensorboard_dir
+    if ws.is_local:
+        return ws.path(ctx.scratch, "tensorboard")
+    from proda_ray.engines.models import cache_dir
+
+    return str(cache_dir() / "tensorboard" / ctx.fingerprint)
 
 
 class TrainStage(Stage[TrainConfig]):
@@ -143,26 +170,26 @@ class TrainStage(Stage[TrainConfig]):
         prep = ws.read_json(posixpath.join(ctx.scratch, "data.json"))
         res.timings_s["prepare"] = time.perf_counter() - t0
         export_rel = posixpath.join("models", ctx.fingerprint)
-        if not ws.is_local:
-            raise NotImplementedError("training exports to a local (or shared-mount) "
-                                      "workspace for now; object-store export is planned")
         t0 = time.perf_counter()
-        storage = ws.path(ctx.scratch, "ray")
-        resume = latest_complete_checkpoint(storage, f"train-{ctx.fingerprint}", cfg)
+        storage = ws.path(ctx.scratch, "ray")  # Ray Train persists checkpoints here, on ws.fs
+        resume = latest_complete_checkpoint(ws, storage, f"train-{ctx.fingerprint}", cfg)
+        if resume:
+            print(f"[train] resuming from {resume}", flush=True)
         trainer = TorchTrainer(
             train_loop,
             train_loop_config={"train": cfg.model_dump(mode="json"), "model_dir": model_dir,
                                "reporter": RayReporter(
                                    ws, ctx.scratch, data_rel, resume, cfg.max_steps,
-                                   Sinks(ws.path(ctx.scratch, "tensorboard")
-                                         if cfg.tensorboard else None, cfg.mlflow_uri,
+                                   Sinks(_tensorboard_dir(cfg, ws, ctx), cfg.mlflow_uri,
                                          f"train-{ctx.fingerprint}")),
-                               "export_dir": ws.path(export_rel),
+                               "export_dir": (ws.path(export_rel) if ws.is_local
+                                              else ws.uri_of(export_rel)),
                                "fail_after_step": self.fail_after_step},
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                          resources_per_worker={"CPU": cfg.cpus_per_worker}),
             run_config=RunConfig(name=f"train-{ctx.fingerprint}",
                                  storage_path=storage,
+                                 storage_filesystem=None if ws.is_local else ws.fs,
                                  failure_config=FailureConfig(max_failures=cfg.max_failures)))
         trainer.fit()
         res.timings_s["train"] = time.perf_counter() - t0
@@ -176,7 +203,7 @@ class TrainStage(Stage[TrainConfig]):
         res.counters.update(steps=len(rows), tokens=sum(r["tokens"] for r in rows))
         res.report = {
             "model": ws.uri_of(export_rel, "model"), "base": cfg.base, "base_dir": model_dir,
-            "method": cfg.method,
+            "method": cfg.method, "resumed_from": resume,
             "strategy": cfg.strategy, "workers": cfg.num_workers, "data": prep,
             "first_loss": rows[0]["loss"] if rows else None, "last_loss": last.get("loss"),
             "last_val_loss": vals[-1] if vals else None,

@@ -114,3 +114,44 @@ def tiny_causal_lm(path: str | Path, texts: list[str], *, hidden: int = 64, laye
     model.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path
+
+
+# Shapes of real architectures (from their published configs), for random-init throughput
+# runs: the weights are random, the compute and memory per token are the real model's.
+ARCHITECTURES: dict[str, dict] = {
+    "qwen2.5-0.5b": dict(model_type="qwen2", hidden_size=896, intermediate_size=4864,
+                         num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
+                         vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
+    "qwen2.5-1.5b": dict(model_type="qwen2", hidden_size=1536, intermediate_size=8960,
+                         num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
+                         vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
+    "qwen2.5-3b": dict(model_type="qwen2", hidden_size=2048, intermediate_size=11008,
+                       num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=2,
+                       vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
+    "qwen2.5-7b": dict(model_type="qwen2", hidden_size=3584, intermediate_size=18944,
+                       num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                       vocab_size=152064, tie_word_embeddings=False, rope_theta=1e6),
+    "llama-3.2-1b": dict(model_type="llama", hidden_size=2048, intermediate_size=8192,
+                         num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                         vocab_size=128256, tie_word_embeddings=True, rope_theta=5e5),
+}
+
+
+def random_init_lm(path: str | Path, arch: str, *, max_positions: int = 4096, seed: int = 0,
+                   dtype: str = "bfloat16") -> Path:
+    """A random-init model with the shape of ``arch`` (see ``ARCHITECTURES``) and a small BPE
+    tokenizer (token ids beyond it are still valid model inputs). No download anywhere."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    path = Path(path)
+    tiny_causal_lm(path, ["a random-init model for throughput runs"] * 4, seed=seed)
+    shape = dict(ARCHITECTURES[arch])
+    cfg = AutoConfig.for_model(shape.pop("model_type"), max_position_embeddings=max_positions,
+                               **shape)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
+    model.save_pretrained(str(path))
+    return path

@@ -212,3 +212,53 @@ class Workspace:
         return sum(
             pq.ParquetFile(self.fs.open_input_file(self.path(f))).metadata.num_rows for f in files
         )
+
+
+# --- whole directories between the local disk and any filesystem ---------------------------
+
+
+def upload_dir(local_dir: str | Path, uri: str) -> None:
+    """Copy a local directory to ``uri`` (a local path or an object-store prefix).
+
+    A ``.complete`` marker is written last, so a reader (``localize``) never mistakes a
+    half-copied model for a whole one."""
+    fs, path = open_filesystem(uri)
+    fs.create_dir(path, recursive=True)
+    pafs.copy_files(str(Path(local_dir).resolve()), path,
+                    source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    with fs.open_output_stream(posixpath.join(path, ".complete")) as out:
+        out.write(b"ok\n")
+
+
+def localize(uri: str | Path, cache_root: str | Path | None = None) -> str:
+    """A local directory holding the directory at ``uri`` (a model, usually).
+
+    Local paths are returned as they are. Remote directories are downloaded once per node into
+    ``$PRODA_CACHE_DIR/remote/<hash>`` (default ``~/.cache/proda-ray``; or ``cache_root``)
+    through a temporary directory renamed into place, so concurrent workers on one node and
+    killed downloads are safe."""
+    import hashlib
+    import os
+    import shutil
+
+    uri = str(uri)
+    fs, path = open_filesystem(uri)
+    if isinstance(fs, pafs.LocalFileSystem):
+        return path
+    default = Path(os.environ.get("PRODA_CACHE_DIR", Path.home() / ".cache" / "proda-ray"))
+    root = Path(cache_root or default / "remote")
+    target = root / hashlib.sha256(uri.encode()).hexdigest()[:24]
+    if (target / ".complete").exists():
+        return str(target)
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no directory at {uri}")
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)  # copy_files makes subdirectories, not the top one
+    pafs.copy_files(path, str(tmp), source_filesystem=fs,
+                    destination_filesystem=pafs.LocalFileSystem())
+    (tmp / ".complete").write_text("ok\n")
+    try:
+        os.rename(tmp, target)
+    except OSError:  # another worker finished first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(target)

@@ -63,3 +63,12 @@ def test_split_and_order_are_seeded_and_step_addressed():
     assert len(set(flat[:50].tolist())) == 50  # one epoch visits every row once
     again = batch_indices(50, step=4, micro_step=1, rank=1, **kw)
     assert (again == seen[-1]).all()  # a pure function of the step: resume reads the same
+
+
+def test_a_small_dataset_still_gets_a_validation_sample():
+    for n in (2, 3, 5, 8):
+        ids = [f"sft-{i}" for i in range(n)]
+        val = split_ids(ids, 0.05, seed=0)
+        assert len(val) >= 1 and len(val) < n
+    assert split_ids(["only"], 0.1, seed=0) <= {"only"}
+    assert split_ids(["a", "b"], 0.0, seed=0) == set()

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-Prefix = Literal["doc", "chunk", "chain", "stmt", "concept", "item", "sft", "patch", "pred", "diag"]
+Prefix = Literal["doc", "chunk", "chain", "stmt", "concept", "item", "sft", "patch", "pred", "diag",
+                 "probe"]
 
 PREFIXES: tuple[str, ...] = (
-    "doc", "chunk", "chain", "stmt", "concept", "item", "sft", "patch", "pred", "diag",
+    "doc", "chunk", "chain", "stmt", "concept", "item", "sft", "patch", "pred", "diag", "probe",
 )
 
 # 64 bits: the birthday bound is ~4e9 ids per prefix, far beyond any corpus we target.

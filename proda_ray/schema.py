@@ -198,12 +198,46 @@ PREDICTIONS = pa.schema(
     [
         pa.field("prediction_id", _str, nullable=False),
         pa.field("item_id", _str, nullable=False),
-        pa.field("model", _str, nullable=False),
-        pa.field("round", pa.int32(), nullable=False),
+        pa.field("model", _str, nullable=False),  # the model directory/URI or served name
+        pa.field("split", _str, nullable=False),
+        pa.field("chain_id", _str, nullable=False),  # the item's knowledge nodes (ids only)
+        pa.field("statement_ids", _strs),
+        pa.field("concept_ids", _strs),
+        pa.field("discipline_code", _str),
+        pa.field("question_type", _str),
+        pa.field("gold", _str, nullable=False),  # sorted letters
         pa.field("raw_output", _str),
-        pa.field("predicted", _str),  # sorted letters
-        pa.field("correct", pa.bool_(), nullable=False),
+        pa.field("predicted", _str),  # sorted letters, "" when unparsed
+        pa.field("parse_status", _str, nullable=False),  # letters | marker | … | unparsed
+        pa.field("correct", pa.bool_(), nullable=False),  # exact set
         pa.field("partial_credit", pa.float32()),
+        pa.field("error", _str),  # the engine's failure, if the request failed
+    ]
+)
+
+NODE_ACCURACY = pa.schema(
+    [
+        pa.field("node_kind", _str, nullable=False),  # chain | statement | concept
+        pa.field("node_id", _str, nullable=False),
+        pa.field("split", _str, nullable=False),
+        pa.field("items", pa.int32(), nullable=False),
+        pa.field("correct", pa.int32(), nullable=False),
+        pa.field("accuracy", pa.float64(), nullable=False),
+    ]
+)
+
+NODE_FAILURES = pa.schema(
+    [
+        pa.field("rank", pa.int32(), nullable=False),  # 1 = weakest
+        pa.field("node_kind", _str, nullable=False),
+        pa.field("node_id", _str, nullable=False),
+        pa.field("items", pa.int32(), nullable=False),  # dev items linked (directly or not)
+        pa.field("failed", pa.int32(), nullable=False),
+        pa.field("failure_rate", pa.float64(), nullable=False),
+        pa.field("direct_items", pa.int32(), nullable=False),  # items naming the node
+        pa.field("direct_failed", pa.int32(), nullable=False),
+        pa.field("direct_failure_rate", pa.float64(), nullable=False),
+        pa.field("failed_item_ids", _strs, nullable=False),
     ]
 )
 
@@ -213,17 +247,19 @@ DIAGNOSES = pa.schema(
         pa.field("item_id", _str, nullable=False),
         pa.field("round", pa.int32(), nullable=False),
         pa.field("label", _str, nullable=False),  # concept_gap | chain_break | unknown
-        pa.field("node_ids", _strs, nullable=False),
-        pa.field("evidence_json", _str),
+        pa.field("node_ids", _strs, nullable=False),  # the item's direct nodes
+        pa.field("evidence_json", _str),  # the rule, probe accuracy and every probe
         pa.field("confidence", pa.float32()),
+        pa.field("discipline_code", _str),
+        pa.field("chain_id", _str),
     ]
 )
 
 PATCHES = pa.schema(
     [
         pa.field("patch_id", _str, nullable=False),
-        pa.field("sample_id", _str, nullable=False),
-        pa.field("round", pa.int32(), nullable=False),
+        pa.field("sample_id", _str, nullable=False),  # in sft_samples.r<n+1>
+        pa.field("round", pa.int32(), nullable=False),  # the round whose failures it repairs
         pa.field("failed_item_ids", _strs, nullable=False),
         pa.field("node_ids", _strs, nullable=False),
         pa.field("label", _str, nullable=False),
@@ -244,6 +280,8 @@ TABLES: dict[str, pa.Schema] = {
     "sft_samples": SFT_SAMPLES,
     "train_metrics": TRAIN_METRICS,
     "predictions": PREDICTIONS,
+    "node_accuracy": NODE_ACCURACY,
+    "node_failures": NODE_FAILURES,
     "diagnoses": DIAGNOSES,
     "patches": PATCHES,
 }
@@ -253,8 +291,9 @@ def schema_for(table: str) -> pa.Schema:
     """The schema of a table name; ``X.rejected`` tables share ``REJECTED``."""
     if table.endswith(".rejected"):
         return REJECTED
+    base = table.split(".", 1)[0]  # round / reference suffixes: predictions.r2, eval.base
     try:
-        return TABLES[table]
+        return TABLES[base]
     except KeyError:
         raise KeyError(f"no schema for table {table!r}; known: {sorted(TABLES)}") from None
 

@@ -1,0 +1,113 @@
+"""Targeted, grounded patch samples, written from the knowledge core's node texts.
+
+Inputs are the implicated nodes' real texts: statements (subject, predicate, object and the
+verbatim ``source_quote``), concept definitions, and for chain breaks the chain's statements
+in step order. Never a benchmark item, its options or its answer — the debugger only knows
+item *ids* — so a patch cannot teach the test (a test checks this, and decontamination runs
+on the result as well).
+
+* concept gap -> knowledge injection: the fact with its quote; a contrast built from the
+  model's own wrong probe answer ("False: … The source says …"); the concept's definition
+  next to a neighbour concept's ("what X is and what it is not").
+* chain break -> reasoning scaffolding: the chain's facts as explicit steps ("Step 1: …
+  Therefore: …"), one-hop "what follows" questions, and the backward "why" chain.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from proda_ray.builder.templates import claim
+from proda_ray.ids import make_id
+
+
+def _quote(s: dict) -> str:
+    q = (s.get("source_quote") or "").strip()
+    return f' The source says: "{q}"' if q else ""
+
+
+def _domain(s: dict) -> str:
+    return s.get("domain") or "this field"
+
+
+def _sample(task: str, prompt: str, response: str, stmts: list[dict], concept_ids,
+            disc: str | None) -> dict:
+    return {"sample_id": make_id("sft", "patch", task, prompt, response), "task_type": task,
+            "generator": "patch", "prompt": prompt, "response": response,
+            "statement_ids": sorted({s["statement_id"] for s in stmts}),
+            "concept_ids": sorted(set(concept_ids)), "discipline_code": disc}
+
+
+def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str, str],
+                        neighbours: dict[str, dict]) -> list[dict]:
+    """Knowledge injection for the statements and concepts a failed item rests on.
+
+    ``wrong``: statement id -> the false claim the model picked in its probe (if it erred);
+    ``neighbours``: concept id -> another concept of the same chunk/discipline to contrast."""
+    out = []
+    for s in stmts:
+        d, disc, cids = _domain(s), s.get("discipline_code"), s.get("concept_ids") or []
+        out.append(_sample(
+            "patch_fact", f"In {d}, what does {s['subject'].strip()} "
+            f"{s['predicate'].strip()}? Explain with the source.",
+            claim(s) + _quote(s), [s], cids, disc))
+        if s["statement_id"] in wrong:
+            out.append(_sample(
+                "patch_contrast", f"True or false, in {d}: {wrong[s['statement_id']]}",
+                f"False. {claim(s)}{_quote(s)}", [s], cids, disc))
+        out.append(_sample(
+            "patch_recall", f"In {d}, what {s['predicate'].strip()} {s['object'].strip()}?",
+            f"{s['subject'].strip()[:1].upper()}{s['subject'].strip()[1:]}. {claim(s)}",
+            [s], cids, disc))
+    for c in concepts:
+        d = (c.get("definition") or "").strip()
+        if not d:
+            continue
+        own = [s for s in stmts if c["concept_id"] in (s.get("concept_ids") or [])]
+        facts = " ".join(claim(s) for s in own[:2])
+        n = neighbours.get(c["concept_id"])
+        contrast = (f" It is not {n['term']}: {n['term']} is "
+                    f"{(n.get('definition') or '').strip().rstrip('.')}." if n and
+                    (n.get("definition") or "").strip() else "")
+        disc = own[0].get("discipline_code") if own else None
+        out.append(_sample(
+            "patch_concept", f"What is {c['term']}, and what is it not?",
+            f"{c['term']}: {d.rstrip('.')}.{contrast}" + (f" Key facts: {facts}" if facts
+                                                          else ""),
+            own, [c["concept_id"]], disc))
+    return out
+
+
+def chain_break_samples(chain_stmts: list[dict]) -> list[dict]:
+    """Reasoning scaffolding over a chain's statements in step order (two or more)."""
+    stmts = sorted(chain_stmts, key=lambda s: (s.get("step_index") if s.get("step_index")
+                                               is not None else 1 << 30, s["statement_id"]))
+    if len(stmts) < 2:
+        return []
+    first, last = stmts[0], stmts[-1]
+    d, disc = _domain(first), first.get("discipline_code")
+    cids = sorted({c for s in stmts for c in s.get("concept_ids") or []})
+    steps = " ".join(f"Step {i}: {claim(s)}" for i, s in enumerate(stmts, 1))
+    out = [_sample(
+        "patch_scaffold", f"Reason step by step: in {d}, how does "
+        f"{first['subject'].strip()} lead to {last['object'].strip()}?",
+        f"{steps} Therefore: {first['subject'].strip()} leads, through these steps, to "
+        f"{last['object'].strip()}.{_quote(last)}", stmts, cids, disc)]
+    for a, b in pairwise(stmts):
+        out.append(_sample(
+            "patch_next_hop", f"In {d}: {claim(a)} What follows from this, and why?",
+            f"{claim(b)} This is the next step because it starts from what the previous step "
+            f"produced.{_quote(b)}", [a, b], cids, disc))
+    back = " ".join(f"Because {claim(s)[0].lower()}{claim(s)[1:]}" for s in reversed(stmts[:-1]))
+    out.append(_sample(
+        "patch_why", f"In {d}, why is it that {claim(last)[0].lower()}{claim(last)[1:-1]}? "
+        "Trace the reasoning backwards.", f"{claim(last)} {back}", stmts, cids, disc))
+    return out
+
+
+def manifest_row(sample: dict, round_: int, failed_item_ids: list[str], node_ids: list[str],
+                 label: str) -> dict:
+    return {"patch_id": make_id("patch", str(round_), sample["sample_id"]),
+            "sample_id": sample["sample_id"], "round": round_,
+            "failed_item_ids": sorted(set(failed_item_ids)), "node_ids": sorted(set(node_ids)),
+            "label": label}

@@ -1,0 +1,307 @@
+"""The debug stage: failures on ``dev`` -> nodes -> diagnosis -> patches -> ``sft_v{n+1}``.
+
+1. Attribution: every ``dev`` prediction of round n is linked to its chain, statements and
+   concepts (direct) and to its chain's other nodes (indirect); per-node failure counts and
+   rates become the ranked ``node_failures`` table. ``test`` predictions are never read.
+2. Classification: the round's model answers probes written from the failed items' L1/L2
+   node texts (an actor pool holding the model, behind the response cache); per failed item
+   the probe accuracy decides concept gap vs chain break (or unknown), with the evidence.
+3. Patches from node texts only (statements with quotes, definitions, the chain's facts in
+   step order), within a budget shared across disciplines by their failures; decontaminated
+   against every benchmark item (dev and test) like the Builder's data.
+4. Replay: the previous dataset's samples whose statements no patch touches (all of them, or
+   as many as ``replay_ratio`` asks). Patches + replay are the new dataset ``sft_v{n+1}``
+   (table ``sft_samples.r{n+1}``); the ``patches`` table links each patch sample to its
+   failed items and nodes. Nothing of round n is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import random
+import time
+from collections import Counter, defaultdict
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from proda_ray.debugger import attribution, patches, probes
+from proda_ray.debugger.config import DebugConfig
+from proda_ray.evaluate.stage import answer_items, engine_for, open_engine
+from proda_ray.ids import make_id
+from proda_ray.rounds import dataset_name, rname
+from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.schema import DIAGNOSES, NODE_FAILURES, PATCHES, REJECTED, SFT_SAMPLES
+from proda_ray.spec.records import Rejection
+from proda_ray.spec.shards import rejected_table
+from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+BENCH_ID_COLUMNS = ["item_id", "split"]  # what the debugger reads of the benchmark (+ decontam)
+
+
+class DebugStage(Stage[DebugConfig]):
+    name = "debug"
+    config_model = DebugConfig
+    code_modules = ("proda_ray.debugger", "proda_ray.evaluate", "proda_ray.schema",
+                    "proda_ray.builder.templates", "proda_ray.builder.decontam")
+
+    def __init__(self, config: DebugConfig, *, round: int = 1):
+        super().__init__(config)
+        self.round = round
+        self.name = rname("debug", round)
+        self.preds_t, self.train_t = rname("predictions", round), rname("train_metrics", round)
+        self.prev_t, self.next_t = rname("sft_samples", round), rname("sft_samples", round + 1)
+        self.inputs = (self.preds_t, self.train_t, self.prev_t, "bench_items", "chains",
+                       "statements", "concepts")
+        self.outputs = (rname("node_failures", round), rname("diagnoses", round),
+                        rname("patches", round), self.next_t)
+
+    def run(self, ctx: StageContext) -> StageResult:
+        configure_data_context(ctx.show_progress)
+        ws, cfg, res = ctx.workspace, self.config, StageResult()
+        t0 = time.perf_counter()
+        preds = [p for p in ws.read_parquet(ctx.inputs[self.preds_t].path).to_pylist()
+                 if p["split"] == "dev"]  # the only split the debugger ever sees
+        chains = {c["chain_id"]: c for c in ws.read_parquet(
+            ctx.inputs["chains"].path, columns=["chain_id", "discipline_code", "domain_context",
+                                                "statement_ids"]).to_pylist()}
+        stmts = {s["statement_id"]: s for s in ws.read_parquet(
+            ctx.inputs["statements"].path).to_pylist()}
+        for s in stmts.values():
+            m = chains.get(s["chain_id"], {})
+            s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
+        concepts = {c["concept_id"]: c for c in ws.read_parquet(
+            ctx.inputs["concepts"].path).to_pylist()}
+
+        # 1. attribution
+        nodes_t, diag_t, patch_t = self.outputs[:3]
+        ranked = attribution.node_failures(preds, chains, stmts)
+        ctx.write_table(nodes_t, pa.Table.from_pylist(ranked, schema=NODE_FAILURES))
+        failed = sorted((p for p in preds if not p["correct"]), key=lambda p: p["item_id"])
+        by_disc = Counter(p["discipline_code"] or "unknown" for p in failed)
+        failed.sort(key=lambda p: (-by_disc[p["discipline_code"] or "unknown"], p["item_id"]))
+        failed = failed[:cfg.max_failed_items]
+        item_nodes = {p["item_id"]: attribution.item_nodes(p, chains, stmts) for p in failed}
+        res.timings_s["attribute"] = time.perf_counter() - t0
+
+        # 2. classification by probing
+        t0 = time.perf_counter()
+        answered: dict[str, dict] = {}
+        if cfg.probe and failed:
+            want: dict[str, set[str]] = defaultdict(set)
+            for n in item_nodes.values():
+                for kind in ("statement", "concept"):
+                    want[kind] |= set(n[kind])
+            plist = probes.build_probes(want, stmts, concepts, cfg.seed)
+            answered = self._answer_probes(ctx, plist)
+        diagnoses = []
+        for p in failed:
+            nodes = item_nodes[p["item_id"]]
+            label, conf, ev = (probes.classify(nodes, answered, cfg.threshold) if cfg.probe
+                               else ("unknown", 0.0, {"rule": "probing off", "probes": []}))
+            node_ids = sorted({n for kind in nodes.values() for n, d in kind.items() if d})
+            diagnoses.append({"diagnosis_id": make_id("diag", str(self.round), p["item_id"]),
+                              "item_id": p["item_id"], "round": self.round, "label": label,
+                              "node_ids": node_ids, "evidence_json": json.dumps(ev),
+                              "confidence": conf, "discipline_code": p["discipline_code"],
+                              "chain_id": p["chain_id"]})
+        ctx.write_table(diag_t, pa.Table.from_pylist(diagnoses, schema=DIAGNOSES))
+        res.timings_s["classify"] = time.perf_counter() - t0
+
+        # 3. patches within the budget
+        t0 = time.perf_counter()
+        samples, manifest, plan = self._patches(diagnoses, item_nodes, answered, stmts,
+                                                concepts, chains)
+        kept, rejected, dropped = _decontaminate(ws, ctx.inputs["bench_items"].path, samples,
+                                                 cfg)
+        manifest = [m for m in manifest if m["sample_id"] in {s["sample_id"] for s in kept}]
+        res.timings_s["patch"] = time.perf_counter() - t0
+
+        # 4. replay + the next dataset
+        prev = [s for s in ws.read_parquet(ctx.inputs[self.prev_t].path).to_pylist()
+                if s["dataset"] == dataset_name(self.round)]
+        touched = {sid for s in kept for sid in s["statement_ids"]}
+        pool = sorted((s for s in prev if not touched & set(s["statement_ids"] or [])),
+                      key=lambda s: s["sample_id"])
+        if cfg.replay_ratio is not None:
+            n = min(len(pool), round(len(kept) * (1 - cfg.replay_ratio) / cfg.replay_ratio))
+            pool = sorted(random.Random(f"{cfg.seed}:replay").sample(pool, n),
+                          key=lambda s: s["sample_id"])
+        nxt = dataset_name(self.round + 1)
+        rows = ([s | {"dataset": nxt} for s in kept]
+                + [s | {"dataset": nxt, "generator": "replay"} for s in pool])
+        ctx.write_table(patch_t, pa.Table.from_pylist(manifest, schema=PATCHES))
+        ctx.write_table(self.next_t, pa.Table.from_pylist(rows, schema=SFT_SAMPLES))
+        ws.write_parquet(posixpath.join(ctx.table_dir(f"{self.next_t}.rejected"),
+                                        "part-00000.parquet"), rejected)
+        res.outputs = {t: ctx.table_info(t) for t in self.outputs}
+        res.outputs[f"{self.next_t}.rejected"] = ctx.table_info(f"{self.next_t}.rejected")
+        for reason, n in dropped.items():
+            res.rejected[self.next_t][reason] = n
+        labels = Counter(d["label"] for d in diagnoses)
+        res.counters.update({"dev_items": len(preds), "failed": len(failed),
+                             "probes": len(answered), "patches": len(kept),
+                             "replay": len(pool), f"{nxt}_samples": len(rows)})
+        res.counters.update({f"label:{k}": v for k, v in labels.items()})
+        res.report = {
+            "round": self.round, "dataset": nxt, "dev_items": len(preds),
+            "dev_accuracy": (sum(p["correct"] for p in preds) / len(preds)) if preds else None,
+            "failed": len(failed), "labels": dict(labels),
+            "failures_by_discipline": dict(by_disc), "budget": plan,
+            "probe_accuracy": (sum(a["correct"] for a in answered.values()) / len(answered))
+            if answered else None,
+            "patches_by_task": dict(Counter(s["task_type"] for s in kept)),
+            "decontamination_dropped": dict(dropped), "replay": len(pool),
+            "previous_samples": len(prev),
+            "weakest_nodes": [{k: r[k] for k in ("rank", "node_kind", "node_id", "items",
+                                                 "failed", "direct_failed")}
+                              for r in ranked[:15]]}
+        return res
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _answer_probes(self, ctx: StageContext, plist: list[dict]) -> dict[str, dict]:
+        from proda_ray.workspace.runner import table_producers
+
+        ws, cfg = ctx.workspace, self.config
+        if not plist:
+            return {}
+        model = table_producers(ws)[self.train_t].report["model"]
+        engine_json = engine_for(cfg.engine, model).model_dump(mode="json")
+        units = []
+        for i in range(0, len(plist), 64):
+            key = f"p{i // 64:06d}"
+            ws.write_json(posixpath.join(ctx.scratch, "probes", f"{key}.json"),
+                          plist[i:i + 64])
+            units.append({"key": key})
+        run_units(ws, ctx.scratch, "probe_units", units, _ProbeUnit,
+                  (ws, ctx.scratch, cfg.model_dump(mode="json"), engine_json, model),
+                  worker_count(cfg.workers), actors=True,
+                  inline=engine_json["kind"] == "vllm")
+        out = {}
+        for u in units:
+            for p in ws.read_json(posixpath.join(ctx.scratch, "probe_answers",
+                                                 f"{u['key']}.json")):
+                out[p["node_id"]] = p
+        return out
+
+    def _patches(self, diagnoses, item_nodes, answered, stmts, concepts, chains):
+        """Patch samples and manifest rows within the budget (largest-remainder shares per
+        discipline by failures; within one, failed items in order, ``per_item`` at most)."""
+        from proda_ray.builder.templates import claim, plan_counts
+
+        cfg = self.config
+        by_disc: dict[str, list[dict]] = defaultdict(list)
+        for d in diagnoses:
+            by_disc[d["discipline_code"] or "unknown"].append(d)
+        total = sum(len(v) for v in by_disc.values())
+        plan = plan_counts(min(cfg.patch_budget, total * cfg.per_item),
+                           {k: len(v) / total for k, v in by_disc.items()}) if total else {}
+        neighbours = _neighbours(concepts, stmts)
+        samples: dict[str, dict] = {}
+        rows: list[dict] = []
+        for disc, diags in sorted(by_disc.items()):
+            budget = plan.get(disc, 0)
+            for d in diags:
+                if budget <= 0:
+                    break
+                nodes = item_nodes[d["item_id"]]
+                direct_s = [stmts[s] for s, dr in nodes["statement"].items()
+                            if dr and s in stmts] or [stmts[s] for s in nodes["statement"]
+                                                      if s in stmts]
+                if d["label"] == "chain_break":
+                    chain = chains.get(d["chain_id"]) or {}
+                    made = patches.chain_break_samples(
+                        [stmts[s] for s in chain.get("statement_ids") or [] if s in stmts])
+                else:  # concept gap, or unknown: inject the knowledge
+                    wrong = {}
+                    for s in direct_s:
+                        a = answered.get(s["statement_id"])
+                        if a and not a["correct"] and a["predicted"]:
+                            k = "ABCD".index(a["predicted"][0])
+                            if a["options"][k] != claim(s):
+                                wrong[s["statement_id"]] = a["options"][k]
+                    cids = sorted({c for s in direct_s for c in s.get("concept_ids") or []}
+                                  | {c for c, dr in nodes["concept"].items() if dr})
+                    made = patches.concept_gap_samples(
+                        direct_s, [concepts[c] for c in cids if c in concepts], wrong,
+                        neighbours)
+                made = [m for m in made if m["sample_id"] not in samples][:min(cfg.per_item,
+                                                                               budget)]
+                for m in made:
+                    samples[m["sample_id"]] = m
+                    rows.append(patches.manifest_row(
+                        m, self.round, [d["item_id"]],
+                        [d["chain_id"], *m["statement_ids"], *m["concept_ids"]], d["label"]))
+                budget -= len(made)
+        return list(samples.values()), rows, plan
+
+
+def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, dict]:
+    """Per concept, another defined concept of the same chain (else discipline) to contrast."""
+    by_chain: dict[str, list[str]] = defaultdict(list)
+    for s in stmts.values():
+        for c in s.get("concept_ids") or []:
+            if c in concepts and (concepts[c].get("definition") or "").strip():
+                by_chain[s["chain_id"]].append(c)
+    out = {}
+    for cids in by_chain.values():
+        uniq = sorted(set(cids))
+        for i, c in enumerate(uniq):
+            if len(uniq) > 1:
+                out.setdefault(c, concepts[uniq[(i + 1) % len(uniq)]])
+    return out
+
+
+def _decontaminate(ws: Workspace, bench_rel: str, samples: list[dict], cfg: DebugConfig):
+    return ray.get(_decontam_task.remote(ws, bench_rel, samples, cfg.model_dump(mode="json")))
+
+
+@ray.remote(num_cpus=1)
+def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json: dict):
+    """Patches vs every benchmark item (dev and test): (kept, rejected table, reasons)."""
+    from proda_ray.builder.decontam import Decontaminator
+    from proda_ray.embeddings import MiniLMEmbedder
+
+    cfg = DebugConfig.model_validate(cfg_json)
+    items = ws.read_parquet(bench_rel, columns=["item_id", "question", "options",
+                                                "explanation"]).to_pylist()
+    checker = Decontaminator(items, cfg.decontam.ngram, cfg.decontam.embedding_threshold,
+                             MiniLMEmbedder() if cfg.decontam.embedding_threshold else None)
+    verdicts = checker.check(samples) if samples else []
+    kept, rejected, dropped = [], [], Counter()
+    for s, v in zip(samples, verdicts, strict=True):
+        if v is None:
+            kept.append(s)
+            continue
+        reason, item_id, detail = v
+        dropped[f"decontam:{reason}"] += 1
+        rejected.append(Rejection(None, "decontam", reason, detail=f"{detail} (item {item_id})",
+                                  id=s["sample_id"], duplicate_of=item_id,
+                                  preview=s["prompt"][:200]))
+    return (sorted(kept, key=lambda s: s["sample_id"]),
+            rejected_table(rejected).cast(REJECTED), dropped)
+
+
+class _ProbeUnit:
+    """Actor holding the round's model; answers one unit of probes."""
+
+    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict,
+                 model: str):
+        self.ws, self.scratch = ws, scratch
+        self.cfg = DebugConfig.model_validate(cfg_json)
+        self.engine = open_engine(ws, engine_json, model)
+
+    def __call__(self, batch: dict) -> dict:
+        key = str(batch["key"][0])
+        plist = self.ws.read_json(posixpath.join(self.scratch, "probes", f"{key}.json"))
+        answers = answer_items(self.engine, plist, self.cfg.max_tokens, self.cfg.stop)
+        out = [p | {"predicted": a["predicted"], "correct": a["correct"],
+                    "raw_output": a["raw_output"]} for p, a in zip(plist, answers, strict=True)]
+        self.ws.write_json(posixpath.join(self.scratch, "probe_answers", f"{key}.json"), out)
+        self.ws.write_json(posixpath.join(self.scratch, "probe_units", f"{key}.done.json"),
+                           {"probes": len(out), "correct": sum(a["correct"] for a in out)})
+        return {"key": np.array([key])}

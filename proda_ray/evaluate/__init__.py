@@ -1,0 +1,1 @@
+"""Test: batch answering, answer extraction, scoring, per-node tables, round comparison."""

@@ -1,0 +1,241 @@
+"""The eval stage: every benchmark item answered by a model, scored and tabulated.
+
+1. Resolve the model: the round's trained export (from its train stage's manifest), that
+   run's base (the untrained reference), a directory/URI, or whatever an engine serves.
+2. Items (sorted, in units of ``unit_items``) go through the engine layer with the response
+   cache in front: a rerun, or a killed run resumed, spends nothing on items already answered.
+   Units run on a Ray Data actor pool (each actor holds the model); vLLM units run inline
+   (one ``ray.data.llm`` pipeline per unit, its own replicas).
+3. Answers are extracted and scored (exact set, partial credit); the ``predictions`` table
+   carries every item's raw output, parse status and knowledge-node ids; ``node_accuracy``
+   has one row per (node, split).
+4. The report: accuracy with bootstrap intervals per split, discipline, question type and
+   knowledge level; the weakest nodes on ``dev``; for round n > 1 the item-level comparison
+   with round n-1 (fixed / broken / still failing, paired-bootstrap interval of the change).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from proda_ray.engines import CachedEngine, GenerationRequest, ResponseCache, SamplingParams
+from proda_ray.engines.base import TransformersEngineConfig, build_engine
+from proda_ray.evaluate import metrics
+from proda_ray.evaluate.answers import extract_answer, score
+from proda_ray.evaluate.config import EvalConfig
+from proda_ray.exports import mcq_prompt
+from proda_ray.ids import content_hash
+from proda_ray.rounds import rname
+from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.schema import NODE_ACCURACY, PREDICTIONS
+from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.storage import Workspace
+
+ITEM_COLUMNS = ["item_id", "split", "chain_id", "statement_ids", "concept_ids",
+                "discipline_code", "question_type", "question", "options", "answer"]
+
+
+class EvalStage(Stage[EvalConfig]):
+    name = "eval"
+    config_model = EvalConfig
+    inputs = ("bench_items", "train_metrics")
+    outputs = ("predictions", "node_accuracy")
+    code_modules = ("proda_ray.evaluate", "proda_ray.schema", "proda_ray.exports")
+
+    def __init__(self, config: EvalConfig, *, round: int = 1, label: str | None = None):
+        """``round``: whose trained model (and, for n > 1, which round to compare with).
+        ``label`` names a reference evaluation instead (``eval.<label>``; e.g. ``base``)."""
+        super().__init__(config)
+        self.round, self.label = round, label
+        suffix = (lambda t: f"{t}.{label}") if label else (lambda t: rname(t, round))
+        self.name = suffix("eval")
+        self.outputs = (suffix("predictions"), suffix("node_accuracy"))
+        needs_train = config.model in ("trained", "base")
+        self.inputs = ("bench_items",) + ((rname("train_metrics", round),) if needs_train
+                                          else ())
+        self.previous = rname("predictions", round - 1) if round > 1 and not label else None
+        if self.previous:
+            self.inputs += (self.previous,)
+
+    def external_inputs(self) -> dict[str, str]:
+        m = self.config.model
+        if m in ("trained", "base", "engine"):
+            return {}
+        return {"model": _dir_signature(m)}  # a changed checkpoint re-runs the evaluation
+
+    def run(self, ctx: StageContext) -> StageResult:
+        configure_data_context(ctx.show_progress)
+        ws, cfg, res = ctx.workspace, self.config, StageResult()
+        model = self._model(ctx)
+        engine_cfg = self._engine_config(model)
+        items = [r for r in ws.read_parquet(ctx.inputs["bench_items"].path,
+                                            columns=ITEM_COLUMNS).to_pylist()
+                 if r["split"] in cfg.splits]
+        items.sort(key=lambda r: r["item_id"])
+        if not items:
+            raise ValueError(f"no benchmark items in splits {cfg.splits}")
+        units = []
+        for i in range(0, len(items), cfg.unit_items):
+            key = f"u{i // cfg.unit_items:06d}"
+            ws.write_json(posixpath.join(ctx.scratch, "inputs", f"{key}.json"),
+                          items[i:i + cfg.unit_items])
+            units.append({"key": key})
+        t0 = time.perf_counter()
+        inline = engine_cfg.kind == "vllm"
+        run = run_units(ws, ctx.scratch, "units", units, _EvalUnit,
+                        (ws, ctx.scratch, cfg.model_dump(mode="json"),
+                         engine_cfg.model_dump(mode="json"), model or ""),
+                        worker_count(cfg.workers), actors=True, inline=inline)
+        res.timings_s["answer"] = time.perf_counter() - t0
+        res.usage = run.usage()
+        res.counters.update(run.counters())
+        rows = []
+        for u in units:
+            rows += ws.read_parquet(posixpath.join(ctx.scratch, "answers",
+                                                   f"{u['key']}.parquet")).to_pylist()
+        pred_t, node_t = self.outputs
+        ctx.write_table(pred_t, pa.Table.from_pylist(rows, schema=PREDICTIONS))
+        nodes = metrics.node_table(rows)
+        ctx.write_table(node_t, pa.Table.from_pylist(nodes, schema=NODE_ACCURACY))
+        res.outputs = {t: ctx.table_info(t) for t in self.outputs}
+        res.report = self._report(ctx, rows, nodes, model, engine_cfg)
+        res.report["items_per_s"] = len(items) / max(res.timings_s["answer"], 1e-9)
+        return res
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _model(self, ctx: StageContext) -> str | None:
+        m = self.config.model
+        if m == "engine":
+            return None
+        if m in ("trained", "base"):
+            from proda_ray.workspace.runner import table_producers
+
+            table = rname("train_metrics", self.round)
+            rep = table_producers(ctx.workspace)[table].report
+            return rep["model"] if m == "trained" else rep["base_dir"]
+        return m
+
+    def _engine_config(self, model: str | None):
+        return engine_for(self.config.engine, model)
+
+    def _report(self, ctx: StageContext, rows: list[dict], nodes: list[dict],
+                model: str | None, engine_cfg) -> dict:
+        cfg = self.config
+        nb, seed = cfg.bootstrap, cfg.seed
+        splits = sorted({r["split"] for r in rows})
+        per = {s: [r for r in rows if r["split"] == s] for s in splits}
+        rep: dict = {
+            "model": model, "engine": engine_cfg.kind, "round": self.round, "label": self.label,
+            "overall": {s: metrics.summarize(v, nb, seed) for s, v in per.items()},
+            "by_discipline": {s: metrics.by_group(v, "discipline_code", nb, seed)
+                              for s, v in per.items()},
+            "by_question_type": {s: metrics.by_group(v, "question_type", nb, seed)
+                                 for s, v in per.items()},
+            "by_level": {s: metrics.by_level(nodes, s) for s in splits},
+            "parse_status": dict(Counter(r["parse_status"] for r in rows)),
+        }
+        dev_nodes = [n for n in nodes if n["split"] == "dev" and n["node_kind"] != "chain"]
+        dev_nodes.sort(key=lambda n: (n["accuracy"], -n["items"], n["node_id"]))
+        rep["weakest_nodes"] = dev_nodes[:cfg.weakest]
+        if self.previous:
+            prev = ctx.workspace.read_parquet(ctx.inputs[self.previous].path).to_pylist()
+            rep["vs_previous"] = metrics.compare(prev, rows, nb, seed)
+        return rep
+
+
+def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str]) -> list[dict]:
+    """Ask ``engine`` every 4-option item (``question``, ``options``, ``answer``) greedily;
+    per item: raw output, extracted letters, parse status, exact-set correct, partial credit
+    and the engine error (a failed request is an ``error`` status, scored wrong)."""
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
+    results = engine.generate([GenerationRequest(mcq_prompt(it), params) for it in items])
+    out = []
+    for it, r in zip(items, results, strict=True):
+        pred, status = extract_answer(r.text, it["options"]) if r.ok else ("", "error")
+        correct, partial = score(pred, it["answer"]) if pred else (False, 0.0)
+        out.append({"raw_output": r.text, "predicted": pred, "parse_status": status,
+                    "correct": correct, "partial_credit": partial, "error": r.error})
+    return out
+
+
+def open_engine(ws: Workspace, engine_json: dict, model: str):
+    """A cached engine for ``engine_json``, a remote model directory downloaded first."""
+    from pydantic import TypeAdapter
+
+    from proda_ray.engines.base import EngineConfig
+
+    ec = TypeAdapter(EngineConfig).validate_python(engine_json)
+    if "://" in model and ec.kind in ("transformers", "local"):
+        from proda_ray.workspace.storage import localize
+
+        ec = ec.model_copy(update={"model_path": localize(model)})
+    return CachedEngine(build_engine(ec), ResponseCache(ws))
+
+
+def engine_for(ec, model: str | None):
+    """The engine config that runs ``model`` (None: the engine's own, e.g. a served one)."""
+    if ec is None:
+        if model is None:
+            raise ValueError("model=engine needs an engine config")
+        return TransformersEngineConfig(model_path=model)
+    if model is None:
+        return ec
+    field = {"transformers": "model_path", "vllm": "model", "local": "model_path"}.get(ec.kind)
+    if field is None:
+        raise ValueError(f"engine kind {ec.kind!r} serves its own model: set model=engine")
+    return ec.model_copy(update={field: model})
+
+
+class _EvalUnit:
+    """An actor holding one engine (the model loaded once) that answers units of items."""
+
+    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict,
+                 model: str):
+        self.ws, self.scratch = ws, scratch
+        self.cfg = EvalConfig.model_validate(cfg_json)
+        self.model = model
+        self.engine = open_engine(ws, engine_json, model)
+
+    def __call__(self, batch: dict) -> dict:
+        from proda_ray.engines import Usage
+
+        key = str(batch["key"][0])
+        items = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
+        self.engine.usage = Usage()
+        answers = answer_items(self.engine, items, self.cfg.max_tokens, self.cfg.stop)
+        rows, c = [], Counter()
+        for it, a in zip(items, answers, strict=True):
+            c[f"parse:{a['parse_status']}"] += 1
+            c["correct"] += int(a["correct"])
+            rows.append(a | {
+                "prediction_id": "pred-" + content_hash(self.model, it["item_id"])[:16],
+                "item_id": it["item_id"], "model": self.model, "split": it["split"],
+                "chain_id": it["chain_id"], "statement_ids": it["statement_ids"] or [],
+                "concept_ids": it["concept_ids"] or [],
+                "discipline_code": it["discipline_code"],
+                "question_type": it["question_type"], "gold": it["answer"]})
+        c["items"] = len(rows)
+        c.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
+        self.ws.write_parquet(posixpath.join(self.scratch, "answers", f"{key}.parquet"),
+                              pa.Table.from_pylist(rows, schema=PREDICTIONS))
+        self.ws.write_json(posixpath.join(self.scratch, "units", f"{key}.done.json"), dict(c))
+        return {"key": np.array([key])}
+
+
+def _dir_signature(path: str) -> str:
+    """Names, sizes and mtimes of a model directory's files (cheap; changes with the model)."""
+    import pyarrow.fs as pafs
+
+    from proda_ray.workspace.storage import open_filesystem
+
+    fs, root = open_filesystem(path)
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    sig = sorted((posixpath.relpath(i.path, root), i.size, str(i.mtime)) for i in infos
+                 if i.type == pafs.FileType.File)
+    return content_hash(path, repr(sig))

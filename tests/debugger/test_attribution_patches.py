@@ -1,0 +1,103 @@
+"""The Debugger's logic on a hand-built knowledge core where the failing nodes are known."""
+
+from __future__ import annotations
+
+import json
+
+from proda_ray.builder.decontam import Decontaminator
+from proda_ray.builder.templates import claim
+from proda_ray.debugger import attribution, patches, probes
+
+# Two chains. c1: s1 (k1, k2) -> s2 (k2); c2: s3 (k3) -> s4 (k4) -> s5 (k3).
+S = {
+    "s1": ("sunlight", "warms", "the ocean surface", ["k1", "k2"], "c1", 0),
+    "s2": ("the ocean surface", "releases", "water vapour", ["k2"], "c1", 1),
+    "s3": ("water vapour", "cools into", "cloud droplets", ["k3"], "c2", 0),
+    "s4": ("cloud droplets", "merge into", "raindrops", ["k4"], "c2", 1),
+    "s5": ("raindrops", "fall as", "precipitation", ["k3"], "c2", 2),
+}
+STMTS = {k: {"statement_id": k, "subject": a, "predicate": b, "object": c, "concept_ids": cs,
+             "chain_id": ch, "step_index": i, "source_quote": f"Quote: {a} {b} {c}.",
+             "discipline_code": "002", "domain": "the water cycle"}
+         for k, (a, b, c, cs, ch, i) in S.items()}
+CHAINS = {"c1": {"chain_id": "c1", "statement_ids": ["s1", "s2"]},
+          "c2": {"chain_id": "c2", "statement_ids": ["s3", "s4", "s5"]}}
+CONCEPTS = {f"k{i}": {"concept_id": f"k{i}", "term": t, "definition": d,
+                      "statement_ids": [s for s, v in S.items() if f"k{i}" in v[3]]}
+            for i, (t, d) in enumerate([("insolation", "solar energy received per area"),
+                                        ("evaporation", "liquid water turning into vapour"),
+                                        ("condensation", "vapour turning into liquid"),
+                                        ("coalescence", "droplets merging into larger drops")],
+                                       1)}
+
+
+def pred(i, chain, stmts, concepts, correct):
+    return {"item_id": f"item-{i}", "chain_id": chain, "statement_ids": stmts,
+            "concept_ids": concepts, "correct": correct, "split": "dev",
+            "discipline_code": "002"}
+
+
+PREDS = [pred(1, "c1", ["s1"], ["k1"], False), pred(2, "c1", ["s2"], ["k2"], False),
+         pred(3, "c2", ["s3"], ["k3"], True), pred(4, "c2", ["s4"], ["k4"], False)]
+
+
+def test_attribution_ranks_the_known_failing_nodes():
+    rows = {(r["node_kind"], r["node_id"]): r
+            for r in attribution.node_failures(PREDS, CHAINS, STMTS)}
+    assert rows[("chain", "c1")]["failed"] == 2 and rows[("chain", "c1")]["failure_rate"] == 1
+    assert rows[("chain", "c2")]["failed"] == 1 and rows[("chain", "c2")]["items"] == 2
+    # s1 is named by item 1 only, but linked to item 2 through chain c1
+    assert rows[("statement", "s1")]["direct_items"] == 1
+    assert rows[("statement", "s1")]["items"] == 2 and rows[("statement", "s1")]["failed"] == 2
+    assert rows[("statement", "s3")]["direct_failed"] == 0
+    assert rows[("statement", "s3")]["failed_item_ids"] == ["item-4"]  # chain-linked only
+    assert rows[("concept", "k2")]["failed"] == 2
+    ranked = attribution.node_failures(PREDS, CHAINS, STMTS)
+    assert ranked[0]["node_id"] == "c1" and ranked[0]["rank"] == 1
+    assert {r["node_id"] for r in ranked if r["direct_failed"] == 0} >= {"s3", "k3", "s5"}
+
+
+def test_probes_come_from_node_texts_and_classify_with_evidence():
+    plist = probes.build_probes({"statement": {"s1", "s4"}, "concept": {"k1"}}, STMTS,
+                                CONCEPTS)
+    assert {p["node_id"] for p in plist} == {"s1", "s4", "k1"}
+    for p in plist:
+        assert len(p["options"]) == 4 and len(set(p["options"])) == 4
+        gold = p["options"]["ABCD".index(p["answer"])]
+        assert gold in (claim(STMTS.get(p["node_id"], {"subject": "x", "predicate": "y",
+                                                        "object": "z"})),
+                        CONCEPTS.get(p["node_id"], {}).get("definition"))
+    nodes = attribution.item_nodes(PREDS[0], CHAINS, STMTS)
+    answered = {"s1": {**plist[0], "node_id": "s1", "predicted": "A", "correct": False},
+                "k1": {**plist[0], "node_id": "k1", "predicted": "B", "correct": False}}
+    label, conf, ev = probes.classify(nodes, answered)
+    assert 0 < conf <= 1
+    assert label == "concept_gap" and ev["probe_accuracy"] == 0 and len(ev["probes"]) == 2
+    json.dumps(ev)  # stored as JSON
+    answered = {k: {**v, "correct": True} for k, v in answered.items()}
+    assert probes.classify(nodes, answered)[0] == "chain_break"
+    assert probes.classify(nodes, {})[0] == "unknown"
+
+
+def test_patches_are_grounded_and_never_contain_benchmark_text():
+    gap = patches.concept_gap_samples(
+        [STMTS["s1"]], [CONCEPTS["k1"]], {"s1": "Sunlight warms cloud droplets."},
+        {"k1": CONCEPTS["k2"]})
+    brk = patches.chain_break_samples([STMTS[s] for s in CHAINS["c2"]["statement_ids"]])
+    assert {s["task_type"] for s in gap} >= {"patch_fact", "patch_contrast", "patch_concept"}
+    assert {s["task_type"] for s in brk} == {"patch_scaffold", "patch_next_hop", "patch_why"}
+    scaffold = next(s for s in brk if s["task_type"] == "patch_scaffold")
+    assert scaffold["response"].index("Step 1") < scaffold["response"].index("Step 3")
+    assert "cloud droplets merge into raindrops" in scaffold["response"].lower()
+    for s in gap + brk:
+        assert s["generator"] == "patch" and s["statement_ids"]
+        assert all(sid in STMTS for sid in s["statement_ids"])  # resolves to real nodes
+    # a benchmark item over the same chain, worded as items are: none of its text leaks
+    item = {"item_id": "item-9", "question": "A student follows water from the sea to the "
+            "sky and back again. After droplets form in a rising air mass and grow heavier, "
+            "which development comes next in this sequence of events?",
+            "options": ["The drops evaporate again", "Precipitation reaches the ground",
+                        "The air mass warms", "Sunlight heats the ocean"],
+            "explanation": "Heavier drops fall as rain once updrafts cannot hold them."}
+    verdicts = Decontaminator([item], 13, None).check(gap + brk)
+    assert verdicts == [None] * len(gap + brk)

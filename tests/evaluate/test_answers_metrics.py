@@ -1,0 +1,82 @@
+"""Answer extraction on the shapes models really produce; scoring; intervals; comparisons."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proda_ray.evaluate import metrics
+from proda_ray.evaluate.answers import extract_answer, score
+
+OPTIONS = ["Mitosis divides the nucleus", "Meiosis halves the chromosomes", "Osmosis", "Diffusion"]
+
+
+@pytest.mark.parametrize("text, letters", [
+    ("A,C", "AC"), ("AC", "AC"), ("A, C and D", "ACD"), ("(B)", "B"), ("**B** and D", "BD"),
+    (" b", "B"), ("D) photosynthesis", "D"), ("A. Mitosis", "A"), ("C, because the membrane", "C"),
+    ("Answer: B\nExplanation: because", "B"), ("Answer:\nA, B", "AB"),
+    ("The correct options are A and C.", "AC"), ("Options A and B are correct", "AB"),
+    ("<think>A looks wrong, maybe D</think> The answer is C.", "C"),
+    ("I think B.", "B"), ("Answer: A, B, C, D", "ABCD"),
+    ("The process is Meiosis halves the chromosomes", "B"),
+])
+def test_extracts_the_answer(text, letters):
+    assert extract_answer(text, OPTIONS)[0] == letters
+
+
+@pytest.mark.parametrize("text, status", [
+    ("", "empty"), (None, "empty"), ("A cell is the unit of life", "unparsed"),
+    ("<think>still thinking about A", "unparsed"), ("bad", "unparsed"),
+    ("Answer: A cell membrane", "unparsed"),
+])
+def test_refuses_to_guess(text, status):
+    assert extract_answer(text, OPTIONS) == ("", status)
+
+
+@given(st.sets(st.sampled_from("ABCD"), min_size=1),
+       st.sampled_from(["{}", "Answer: {}", "({})", "The answer is {}.", "**{}**"]),
+       st.sampled_from([",", ", ", " and ", ""]))
+def test_any_letter_set_round_trips(letters, frame, sep):
+    text = frame.format(sep.join(sorted(letters)))
+    assert extract_answer(text, OPTIONS)[0] == "".join(sorted(letters))
+
+
+def test_scoring_exact_and_partial():
+    assert score("AC", "AC") == (True, 1.0)
+    assert score("A", "AC") == (False, 0.5)
+    assert score("AB", "AC") == (False, 0.0)  # a wrong letter costs the item
+    assert score("", "A") == (False, 0.0)
+    with pytest.raises(ValueError):
+        score("A", "")
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
+    xs = [1.0] * 70 + [0.0] * 30
+    m, lo, hi = metrics.bootstrap_ci(xs, 1000, seed=1)
+    assert m == pytest.approx(0.7) and lo < 0.7 < hi and hi - lo < 0.25
+    assert metrics.bootstrap_ci(xs, 1000, seed=1) == (m, lo, hi)
+    assert metrics.bootstrap_ci([1.0] * 10)[1:] == (1.0, 1.0)
+
+
+def _pred(i, split, correct, chain="c1", stmts=("s1",), concepts=("k1",)):
+    return {"item_id": f"i{i}", "split": split, "correct": correct, "chain_id": chain,
+            "statement_ids": list(stmts), "concept_ids": list(concepts),
+            "partial_credit": float(correct), "parse_status": "letters",
+            "discipline_code": "001", "question_type": "next_step"}
+
+
+def test_node_table_levels_and_round_comparison():
+    r1 = [_pred(1, "test", False), _pred(2, "test", True, "c2", ("s2",), ("k1", "k2")),
+          _pred(3, "test", False, "c2", ("s3",), ("k2",)), _pred(4, "dev", False)]
+    nodes = {(n["node_kind"], n["node_id"], n["split"]): n for n in metrics.node_table(r1)}
+    assert nodes[("chain", "c2", "test")]["items"] == 2
+    assert nodes[("chain", "c2", "test")]["accuracy"] == 0.5
+    assert nodes[("concept", "k1", "test")]["correct"] == 1
+    lv = metrics.by_level(list(nodes.values()), "test")
+    assert lv["L3"]["nodes"] == 2 and lv["L2"]["nodes_all_wrong"] == 2
+    r2 = [dict(p) for p in r1]
+    r2[0]["correct"], r2[1]["correct"] = True, False
+    cmp = metrics.compare(r1, r2)["test"]
+    assert cmp["fixed"] == ["i1"] and cmp["broken"] == ["i2"] and cmp["still_failing"] == 1
+    assert cmp["diff"] == 0.0 and cmp["diff_ci"][0] <= 0 <= cmp["diff_ci"][1]

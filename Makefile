@@ -30,7 +30,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-disabled} $(VENV)/bin/proda run \
-		--workspace $(WORKSPACE) --corpus examples/sample_corpus
+		--workspace $(WORKSPACE) --corpus examples/sample_corpus \
+		--preset cpu-gemma-270m --set train.max_steps=12 --rounds 2
 	$(VENV)/bin/proda status --workspace $(WORKSPACE)
 
 test: $(STAMP)

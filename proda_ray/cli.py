@@ -253,6 +253,9 @@ def train(
     base: Annotated[str | None, typer.Option(
         "--base", help="Base model: HF directory, bundled:gemma-3-270m, or tiny.")] = None,
     method: Annotated[str | None, typer.Option("--method", help="full | lora")] = None,
+    round_: Annotated[int, typer.Option(
+        "--round", help="Round n > 1 trains sft_v<n> (written by `proda debug --round n-1`) "
+        "from the same base.")] = 1,
     preset: Annotated[str | None, typer.Option(
         "--preset", help="cpu-tiny | cpu-gemma-270m | gpu-3b-zero2 | gpu-7b-zero3 | "
         "gpu-32b-zero3-offload (then --set/flags override it).")] = None,
@@ -285,7 +288,7 @@ def train(
     console.print(f"[cyan]›[/cyan] train: {t.dataset} on {t.base} ({t.method}, {t.strategy}, "
                   f"{t.num_workers} workers{', GPU' if t.use_gpu else ', CPU'})")
     try:
-        r = run_stage(ws, TrainStage(t), force=force, show_progress=not quiet)
+        r = run_stage(ws, TrainStage(t, round=round_), force=force, show_progress=not quiet)
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         console.print(f"[red]train: {e}[/red]")
         raise typer.Exit(2) from None
@@ -425,29 +428,152 @@ def run(
     workspace: WorkspaceOpt,
     corpus: Annotated[list[str] | None, typer.Option(
         "--corpus", "-c", help="Corpus paths (default: spec.corpus from proda.yaml).")] = None,
+    rounds: Annotated[int | None, typer.Option(
+        "--rounds", help="Train/eval rounds with a debug between them (loop.rounds).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset", help="Training preset for every round (see `proda train --help`).")] = None,
     set_: SetOpt = None,
     address: AddressOpt = None,
     workers: WorkersOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run the loop: every stage in order, each skipped when up to date.
+    """Run the loop: spec -> extract -> merge -> bench -> build -> (train -> eval -> debug)×n,
+    then write the report. Every stage is skipped when up to date; a killed run resumes in
+    the stage it was killed in. The report lands in <workspace>/reports/report.md."""
+    from proda_ray.loop import run_loop
+    from proda_ray.report import write_report
 
-    Stages available so far: spec, extract, merge, bench, build. Compile, test and debug
-    join the loop as they land (see README).
-    """
     ws, cfg = _load(workspace, set_, corpus)
+    try:
+        if preset:
+            from proda_ray.compile.config import load_preset
+
+            cfg.train = load_preset(preset)
+            cfg = apply_overrides(cfg, set_ or [])  # --set still wins over the preset
+        if rounds:
+            cfg.loop.rounds = rounds
+    except ValueError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2) from None
+    if not cfg.spec.corpus and "spec" in cfg.loop.stages:
+        console.print("[red]no corpus:[/red] pass --corpus PATH or set spec.corpus in proda.yaml")
+        raise typer.Exit(2)
     if not ws.exists("proda.yaml"):
         ws.makedirs()
         cfg.save(ws)
     _start_ray(cfg, address)
     t0 = time.perf_counter()
-    _run_spec(ws, cfg, workers, False, quiet)
-    _run_knowledge(ws, cfg, workers, False, quiet)
-    _run_bench(ws, cfg, workers, False, quiet)
-    _run_build(ws, cfg, workers, False, quiet)
+    try:
+        run_loop(ws, cfg, workers=workers or cfg.ray.workers, show_progress=not quiet,
+                 on_stage=_loop_line)
+    except (RuntimeError, ValueError, NotImplementedError, FileNotFoundError) as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
     _export(ws)
+    if "eval" in cfg.loop.stages:
+        paths = write_report(ws)
+        console.print(f"[green]report[/green] → {paths['report.md']}")
     console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
                   f"`proda status --workspace {workspace}` for details")
+
+
+def _loop_line(name: str, r) -> None:
+    """One line per stage of the loop (and the numbers that matter for eval/debug/train)."""
+    _report(name, r)
+    rep = r.manifest.report
+    if name.startswith("eval"):
+        for split, o in sorted(rep.get("overall", {}).items()):
+            console.print(f"  {split}: accuracy {100 * o['accuracy']:.1f}% "
+                          f"[{100 * o['ci'][0]:.1f}, {100 * o['ci'][1]:.1f}] (n={o['items']}, "
+                          f"unparsed {o['unparsed']})")
+        for split, c in sorted((rep.get("vs_previous") or {}).items()):
+            console.print(f"  {split} vs previous round: {100 * c['diff']:+.1f} points "
+                          f"[{100 * c['diff_ci'][0]:+.1f}, {100 * c['diff_ci'][1]:+.1f}] · "
+                          f"fixed {len(c['fixed'])} · broken {len(c['broken'])}")
+    elif name.startswith("debug"):
+        console.print(f"  {rep.get('failed')} failed dev items {rep.get('labels')} → "
+                      f"{rep.get('dataset')}: {sum((rep.get('patches_by_task') or {}).values())}"
+                      f" patches + {rep.get('replay')} replay")
+    elif name.startswith("train"):
+        console.print(f"  loss {rep.get('first_loss')} → {rep.get('last_loss')} · "
+                      f"model {rep.get('model')}")
+
+
+@app.command(name="eval")
+def eval_(
+    workspace: WorkspaceOpt,
+    round_: Annotated[int, typer.Option("--round", help="Whose trained model.")] = 1,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="trained | base | a model directory/URI | engine "
+        "(eval.model).")] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Name a reference evaluation (eval.<label>) instead of a round's.")
+    ] = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Answer every benchmark item with a model: accuracy with bootstrap intervals per split,
+    discipline, question type, knowledge level and node; round n vs n-1 item by item."""
+    from proda_ray.evaluate.stage import EvalStage
+    from proda_ray.workspace import run_stage
+
+    ws, cfg = _load(workspace, set_)
+    ec = cfg.eval.model_copy(update={"model": model}) if model else cfg.eval
+    if ec.model != "trained" and not label:
+        if ec.model != "base":
+            console.print("[red]a model other than the round's trained one needs --label NAME "
+                          "(its results go to eval.NAME)[/red]")
+            raise typer.Exit(2)
+        label = "base"
+    _start_ray(cfg, address)
+    try:
+        r = run_stage(ws, EvalStage(ec, round=round_, label=label), force=force,
+                      show_progress=not quiet)
+    except (RuntimeError, ValueError, KeyError) as e:
+        console.print(f"[red]eval: {e}[/red]")
+        raise typer.Exit(2) from None
+    _loop_line(r.manifest.stage, r)
+
+
+@app.command()
+def debug(
+    workspace: WorkspaceOpt,
+    round_: Annotated[int, typer.Option("--round", help="The round whose dev failures to "
+                                        "repair (writes sft_v<round+1>).")] = 1,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """dev failures -> knowledge nodes -> concept gap / chain break (probed) -> grounded
+    patches + replay -> the next dataset version. Never reads the test split."""
+    from proda_ray.debugger.stage import DebugStage
+    from proda_ray.workspace import run_stage
+
+    ws, cfg = _load(workspace, set_)
+    _start_ray(cfg, address)
+    try:
+        r = run_stage(ws, DebugStage(cfg.debug, round=round_), force=force,
+                      show_progress=not quiet)
+    except (RuntimeError, ValueError) as e:
+        console.print(f"[red]debug: {e}[/red]")
+        raise typer.Exit(2) from None
+    _loop_line(r.manifest.stage, r)
+
+
+@app.command()
+def report(
+    workspace: WorkspaceOpt,
+    out: Annotated[str, typer.Option("--out", help="Directory inside the workspace.")
+                   ] = "reports",
+) -> None:
+    """(Re)write the loop report (Markdown, JSON, PNG plots) from the committed stages."""
+    from proda_ray.report import write_report
+
+    paths = write_report(Workspace(workspace), out)
+    console.print(f"[green]report[/green] → {paths['report.md']}")
 
 
 @app.command()

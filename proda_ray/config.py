@@ -12,8 +12,11 @@ import yaml
 from pydantic import BaseModel, Field
 
 from proda_ray.builder.config import BuildConfig
-from proda_ray.compile.config import TrainConfig
+from proda_ray.compile.config import TrainConfig, load_preset
+from proda_ray.debugger.config import DebugConfig
+from proda_ray.evaluate.config import EvalConfig
 from proda_ray.knowledge.config import ExtractConfig, MergeConfig
+from proda_ray.loop import LoopConfig
 from proda_ray.spec.config import SpecConfig
 from proda_ray.tester.config import BenchConfig
 from proda_ray.workspace.storage import Workspace
@@ -47,7 +50,13 @@ class ProjectConfig(BaseModel):
     merge: MergeConfig = Field(default_factory=MergeConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     build: BuildConfig = Field(default_factory=BuildConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainConfig = Field(
+        default_factory=lambda: load_preset("cpu-gemma-270m"),
+        description="Fine-tuning (default: the laptop preset, LoRA on the bundled Gemma 3 "
+        "270M; `proda run --preset gpu-7b-zero3` or edit for clusters).")
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    debug: DebugConfig = Field(default_factory=DebugConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
 
     @classmethod
     def load(cls, ws: Workspace) -> ProjectConfig:

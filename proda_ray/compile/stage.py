@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from proda_ray.compile.config import TrainConfig
 from proda_ray.compile.data import encode, ensure_chat_template, pack, split_ids
+from proda_ray.rounds import dataset_name, rname
 from proda_ray.schema import TRAIN_METRICS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace, localize, upload_dir
@@ -141,9 +142,20 @@ class TrainStage(Stage[TrainConfig]):
     outputs = ("train_metrics",)
     code_modules = ("proda_ray.compile", "proda_ray.schema")
 
-    def __init__(self, config: TrainConfig, *, fail_after_step: int | None = None):
+    def __init__(self, config: TrainConfig, *, round: int = 1,
+                 fail_after_step: int | None = None):
+        """``round`` n > 1 trains ``sft_v<n>`` (table ``sft_samples.r<n>``, written by the
+        debug stage of round n-1) from the same base as round 1."""
         super().__init__(config)
+        self.round = round
         self.fail_after_step = fail_after_step  # crash injection for resume tests only
+        if round > 1:
+            self.name = rname("train", round)
+            self.inputs = (rname("sft_samples", round),)
+            self.outputs = (rname("train_metrics", round),)
+            self.dataset = dataset_name(round)
+        else:
+            self.dataset = config.dataset
 
     def run(self, ctx: StageContext) -> StageResult:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -154,12 +166,19 @@ class TrainStage(Stage[TrainConfig]):
 
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
-        samples = [s for s in ws.read_parquet(ctx.inputs["sft_samples"].path).to_pylist()
-                   if s["dataset"] == cfg.dataset]
+        table, metrics_t = self.inputs[0], self.outputs[0]
+        samples = [s for s in ws.read_parquet(ctx.inputs[table].path).to_pylist()
+                   if s["dataset"] == self.dataset]
         if not samples:
-            raise ValueError(f"dataset {cfg.dataset!r} has no samples in sft_samples")
-        model_dir = resolve_base(cfg, ws, ctx.scratch,
-                                 [f"{s['prompt']}\n{s['response']}" for s in samples])
+            raise ValueError(f"dataset {self.dataset!r} has no samples in {table}")
+        if self.round > 1 and cfg.base == "tiny":
+            # the same random-init base (and tokenizer) as round 1, not one built anew
+            from proda_ray.workspace.runner import table_producers
+
+            model_dir = table_producers(ws)["train_metrics"].report["base_dir"]
+        else:
+            model_dir = resolve_base(cfg, ws, ctx.scratch,
+                                     [f"{s['prompt']}\n{s['response']}" for s in samples])
         data_rel = posixpath.join(ctx.scratch, "data.npz")
         if not ws.exists(data_rel):
             arrays, prep = prepare(ws, samples, model_dir, cfg)
@@ -196,14 +215,15 @@ class TrainStage(Stage[TrainConfig]):
         rows = [ws.read_json(p) for p in sorted(ws.list_files(ctx.scratch, "metrics",
                                                               suffix=".json"))]
         rows = sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
-        ctx.write_table("train_metrics", pa.Table.from_pylist(rows, schema=TRAIN_METRICS))
-        res.outputs["train_metrics"] = ctx.table_info("train_metrics")
+        ctx.write_table(metrics_t, pa.Table.from_pylist(rows, schema=TRAIN_METRICS))
+        res.outputs[metrics_t] = ctx.table_info(metrics_t)
         last = rows[-1] if rows else {}
         vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
         res.counters.update(steps=len(rows), tokens=sum(r["tokens"] for r in rows))
         res.report = {
             "model": ws.uri_of(export_rel, "model"), "base": cfg.base, "base_dir": model_dir,
-            "method": cfg.method, "resumed_from": resume,
+            "method": cfg.method, "resumed_from": resume, "dataset": self.dataset,
+            "round": self.round,
             "strategy": cfg.strategy, "workers": cfg.num_workers, "data": prep,
             "first_loss": rows[0]["loss"] if rows else None, "last_loss": last.get("loss"),
             "last_val_loss": vals[-1] if vals else None,

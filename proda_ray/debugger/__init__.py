@@ -1,0 +1,1 @@
+"""Debug: failure attribution, probing, grounded patches, the next dataset."""

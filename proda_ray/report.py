@@ -1,0 +1,252 @@
+"""The loop report: Markdown + JSON + PNG plots from the workspace's committed stages.
+
+* accuracy per round on ``test`` (the held-out split: the only numbers reported as gains),
+  overall and per discipline, with bootstrap intervals, next to the untrained base;
+* round n+1 vs round n item by item (fixed / broken / still failing) with the paired
+  interval of the change;
+* training and validation loss per round;
+* the weakest nodes the debugger found on ``dev``, with their dev accuracy before and after;
+* time and LLM tokens per stage.
+
+Everything is read from manifests and tables, so the report can be rebuilt at any time
+(``proda report``) and says only what the runs measured.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import re
+
+from proda_ray.workspace.runner import committed_manifests
+from proda_ray.workspace.storage import Workspace
+
+
+def _rounds(names: list[str], base: str) -> list[int]:
+    out = []
+    for n in names:
+        if n == base:
+            out.append(1)
+        elif m := re.fullmatch(rf"{re.escape(base)}\.r(\d+)", n):
+            out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def _name(base: str, r: int) -> str:
+    return base if r == 1 else f"{base}.r{r}"
+
+
+def collect(ws: Workspace) -> dict:
+    """The report's data (also written as ``report.json``)."""
+    ms = committed_manifests(ws)
+    rounds = _rounds(list(ms), "eval")
+    data: dict = {"workspace": ws.uri, "rounds": [], "reference": None, "comparisons": [],
+                  "loss": {}, "weakest_nodes": [], "cost": []}
+    for r in rounds:
+        rep = ms[_name("eval", r)].report
+        data["rounds"].append({"round": r, "model": rep.get("model"),
+                               "overall": rep.get("overall", {}),
+                               "by_discipline": rep.get("by_discipline", {}),
+                               "by_level": rep.get("by_level", {}),
+                               "parse_status": rep.get("parse_status", {})})
+        if rep.get("vs_previous"):
+            data["comparisons"].append({"from": r - 1, "to": r, **{
+                s: {k: (len(v) if isinstance(v, list) and k in ("fixed", "broken") else v)
+                    for k, v in c.items()} for s, c in rep["vs_previous"].items()}})
+    if "eval.base" in ms:
+        rep = ms["eval.base"].report
+        data["reference"] = {"model": rep.get("model"), "overall": rep.get("overall", {}),
+                             "by_discipline": rep.get("by_discipline", {})}
+    for r in _rounds(list(ms), "train"):
+        m = ms[_name("train", r)]
+        table = f"train_metrics{'' if r == 1 else f'.r{r}'}"
+        if table in m.outputs:
+            rows = ws.read_parquet(m.outputs[table].path).to_pylist()
+            data["loss"][r] = [{"step": x["step"], "loss": x["loss"], "val_loss": x["val_loss"]}
+                               for x in rows]
+    for r in _rounds(list(ms), "debug"):
+        d = ms[_name("debug", r)].report
+        before = _node_acc(ws, ms, r)
+        after = _node_acc(ws, ms, r + 1)
+        texts = _node_texts(ws, ms)
+        for n in d.get("weakest_nodes", [])[:10]:
+            key = (n["node_kind"], n["node_id"])
+            data["weakest_nodes"].append({
+                "round": r, **n, "text": texts.get(n["node_id"], ""),
+                "dev_accuracy_before": before.get(key), "dev_accuracy_after": after.get(key)})
+        data.setdefault("debug", []).append({k: d.get(k) for k in (
+            "round", "dataset", "failed", "labels", "patches_by_task", "replay",
+            "decontamination_dropped", "probe_accuracy")})
+    for name, m in ms.items():
+        data["cost"].append({"stage": name, "seconds": round(sum(m.timings_s.values()), 1),
+                             "llm_calls": m.usage.calls, "cached_calls": m.usage.cached_calls,
+                             "tokens": m.usage.prompt_tokens + m.usage.completion_tokens})
+    return data
+
+
+def _node_acc(ws: Workspace, ms: dict, r: int) -> dict:
+    name, table = _name("eval", r), _name("node_accuracy", r)
+    if name not in ms or table not in ms[name].outputs:
+        return {}
+    return {(x["node_kind"], x["node_id"]): x["accuracy"]
+            for x in ws.read_parquet(ms[name].outputs[table].path).to_pylist()
+            if x["split"] == "dev"}
+
+
+def _node_texts(ws: Workspace, ms: dict) -> dict:
+    out = {}
+    for m in ms.values():
+        if "statements" in m.outputs and "concepts" in m.outputs:
+            for s in ws.read_parquet(m.outputs["statements"].path,
+                                     columns=["statement_id", "subject", "predicate",
+                                              "object"]).to_pylist():
+                out[s["statement_id"]] = f"{s['subject']} {s['predicate']} {s['object']}"
+            for c in ws.read_parquet(m.outputs["concepts"].path,
+                                     columns=["concept_id", "term"]).to_pylist():
+                out[c["concept_id"]] = c["term"]
+        if "chains" in m.outputs:
+            for c in ws.read_parquet(m.outputs["chains"].path,
+                                     columns=["chain_id", "process_name"]).to_pylist():
+                out[c["chain_id"]] = c["process_name"]
+    return out
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(o: dict) -> str:
+    if not o:
+        return "–"
+    return f"{_pct(o['accuracy'])} [{_pct(o['ci'][0])}, {_pct(o['ci'][1])}] (n={o['items']})"
+
+
+def markdown(data: dict, plots: list[str]) -> str:
+    lines = ["# proda-ray loop report", "", f"Workspace: `{data['workspace']}`", "",
+             "Accuracy in % with 95% bootstrap intervals. `test` is the held-out split: the "
+             "debugger never sees it, so only its numbers count as gains.", "",
+             "## Accuracy per round", "", "| model | test | dev |", "|---|---|---|"]
+    if data["reference"]:
+        o = data["reference"]["overall"]
+        lines.append(f"| base (untrained) | {_ci(o.get('test'))} | {_ci(o.get('dev'))} |")
+    for r in data["rounds"]:
+        o = r["overall"]
+        lines.append(f"| round {r['round']} | {_ci(o.get('test'))} | {_ci(o.get('dev'))} |")
+    for c in data["comparisons"]:
+        lines += ["", f"## Round {c['to']} vs round {c['from']}", "",
+                  "| split | before | after | change [95% CI, paired] | fixed | broken | "
+                  "still failing |", "|---|---|---|---|---|---|---|"]
+        for s in ("test", "dev"):
+            if s in c:
+                x = c[s]
+                lines.append(f"| {s} | {_pct(x['before'])} | {_pct(x['after'])} | "
+                             f"{100 * x['diff']:+.1f} [{100 * x['diff_ci'][0]:+.1f}, "
+                             f"{100 * x['diff_ci'][1]:+.1f}] | {x['fixed']} | {x['broken']} | "
+                             f"{x['still_failing']} |")
+    if data["rounds"]:
+        discs = sorted({d for r in data["rounds"] for d in r["by_discipline"].get("test", {})})
+        lines += ["", "## Per discipline (test)", "",
+                  "| discipline | " + " | ".join(f"round {r['round']}" for r in data["rounds"])
+                  + " |", "|---" * (len(data["rounds"]) + 1) + "|"]
+        for d in discs:
+            cells = [_ci(r["by_discipline"].get("test", {}).get(d)) for r in data["rounds"]]
+            lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    if data.get("debug"):
+        lines += ["", "## Debug", ""]
+        for d in data["debug"]:
+            lines.append(f"- round {d['round']} → `{d['dataset']}`: {d['failed']} failed dev "
+                         f"items; labels {d['labels']}; patches {d['patches_by_task']}; "
+                         f"replay {d['replay']}; dropped by decontamination "
+                         f"{d['decontamination_dropped'] or 0}")
+    if data["weakest_nodes"]:
+        lines += ["", "## Weakest nodes on dev (before → after)", "",
+                  "| round | rank | kind | node | failed/items | dev acc before | after |",
+                  "|---|---|---|---|---|---|---|"]
+        for n in data["weakest_nodes"]:
+            lines.append(f"| {n['round']} | {n['rank']} | {n['node_kind']} | "
+                         f"{n['text'][:60] or n['node_id']} | {n['failed']}/{n['items']} | "
+                         f"{_pct(n['dev_accuracy_before'])} | {_pct(n['dev_accuracy_after'])} |")
+    lines += ["", "## Cost per stage", "", "| stage | seconds | LLM calls (cached) | tokens |",
+              "|---|---|---|---|"]
+    for c in data["cost"]:
+        lines.append(f"| {c['stage']} | {c['seconds']} | {c['llm_calls']} "
+                     f"({c['cached_calls']}) | {c['tokens']} |")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(data: dict) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, bytes] = {}
+
+    def save(fig, name):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        out[name] = buf.getvalue()
+
+    rows = ([("base", data["reference"]["by_discipline"].get("test", {}))]
+            if data["reference"] else [])
+    rows += [(f"round {r['round']}", r["by_discipline"].get("test", {})) for r in data["rounds"]]
+    discs = sorted({d for _, b in rows for d in b})
+    if discs:
+        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(discs) * len(rows) / 2), 3.5))
+        w = 0.8 / len(rows)
+        for i, (label, b) in enumerate(rows):
+            xs = [k + i * w for k in range(len(discs))]
+            acc = [100 * b[d]["accuracy"] if d in b else 0 for d in discs]
+            err = [[100 * (b[d]["accuracy"] - b[d]["ci"][0]) if d in b else 0 for d in discs],
+                   [100 * (b[d]["ci"][1] - b[d]["accuracy"]) if d in b else 0 for d in discs]]
+            ax.bar(xs, acc, w, yerr=err, capsize=2, label=label)
+        ax.set_xticks([k + 0.4 - w / 2 for k in range(len(discs))], discs)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8)
+        ax.set_title("Accuracy per discipline on test (95% bootstrap CI)")
+        save(fig, "accuracy_by_discipline.png")
+    if data["loss"]:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for r, pts in sorted(data["loss"].items()):
+            ax.plot([p["step"] for p in pts], [p["loss"] for p in pts], label=f"round {r} train")
+            v = [p for p in pts if p["val_loss"] is not None]
+            if v:
+                ax.plot([p["step"] for p in v], [p["val_loss"] for p in v], "o--",
+                        label=f"round {r} validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+        ax.set_title("Training loss per round")
+        save(fig, "loss.png")
+    nodes = [n for n in data["weakest_nodes"] if n["dev_accuracy_before"] is not None]
+    if nodes:
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(nodes) + 1.2))
+        ys = range(len(nodes))
+        ax.barh([y + 0.2 for y in ys], [100 * n["dev_accuracy_before"] for n in nodes], 0.4,
+                label="before")
+        ax.barh([y - 0.2 for y in ys], [100 * (n["dev_accuracy_after"] or 0) for n in nodes],
+                0.4, label="after")
+        ax.set_yticks(list(ys), [(n["text"] or n["node_id"])[:40] for n in nodes], fontsize=7)
+        ax.set_xlabel("dev accuracy of items on the node (%)")
+        ax.legend(fontsize=8)
+        ax.set_title("Weakest nodes before and after repair")
+        save(fig, "weakest_nodes.png")
+    return out
+
+
+def write_report(ws: Workspace, out: str = "reports") -> dict[str, str]:
+    """Write report.md, report.json and the plots under ``out``; returns their URIs."""
+    data = collect(ws)
+    plots = _plots(data)
+    for name, png in plots.items():
+        ws.write_bytes(posixpath.join(out, name), png)
+    ws.write_bytes(posixpath.join(out, "report.md"),
+                   markdown(data, sorted(plots)).encode())
+    ws.write_bytes(posixpath.join(out, "report.json"),
+                   json.dumps(data, indent=2, default=str).encode())
+    return {n: ws.uri_of(out, n) for n in ["report.md", "report.json", *sorted(plots)]}

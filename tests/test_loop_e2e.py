@@ -1,0 +1,125 @@
+"""The closed loop for real: `proda run` on an OpenStax slice with the embedded engine and a
+tiny student, two rounds on CPU. The run is SIGKILLed once round 1's debug has committed
+(inside round 2's training); the rerun resumes there (every earlier stage up to date) and
+writes the report of round 2 vs round 1 on `test` with intervals. The repair data is then
+checked: no benchmark text or answer in any patch, every patch grounded in real nodes."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from proda_ray.builder.decontam import ngrams
+from proda_ray.workspace import Workspace
+from tests.conftest import OPENSTAX
+
+pytestmark = pytest.mark.slow
+
+
+def corpus(tmp_path: Path) -> Path:
+    """Six OpenStax pages from two disciplines (physics, microbiology), as JSONL."""
+    out = tmp_path / "corpus" / "openstax-slice.jsonl"
+    out.parent.mkdir()
+    rows = []
+    for book in ("001_physics", "006_microbiology"):
+        with gzip.open(OPENSTAX / f"{book}.jsonl.gz", "rt") as f:
+            docs = [json.loads(line) for line in f]
+        docs = [d for d in docs if 1500 < len(d["text"]) < 6000][:3]
+        rows += [{"id": d["id"], "title": d["title"], "text": d["text"],
+                  "discipline_code": d["discipline_code"], "discipline": d["discipline"]}
+                 for d in docs]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
+
+
+def manifest(ws: Workspace, stage: str) -> dict:
+    return ws.read_json(f"stages/{stage}/manifest.json")
+
+
+def table(ws: Workspace, stage: str, name: str) -> list[dict]:
+    return ws.read_parquet(manifest(ws, stage)["outputs"][name]["path"]).to_pylist()
+
+
+def test_two_rounds_killed_and_resumed_with_an_honest_report(tmp_path):
+    if not OPENSTAX.exists():
+        pytest.skip("OpenStax corpus not available")
+    pytest.importorskip("llama_cpp")
+    ws = Workspace(tmp_path / "ws")
+    proda = str(Path(sys.executable).with_name("proda"))
+    cmd = [proda, "run", "-w", ws.uri, "-c", str(corpus(tmp_path)), "--preset", "cpu-tiny",
+           "--rounds", "2", "-q", "--set", "extract.limit=8", "--set", "spec.chunk.max_tokens=256",
+           "--set", "train.max_steps=40", "--set", "bench.test_fraction=0.4"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
+
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+    deadline = time.time() + 1200
+    while time.time() < deadline and first.poll() is None:
+        if ws.exists("stages", "debug", "manifest.json"):
+            break
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(first.pid, signal.SIGKILL)
+    out1 = first.communicate()[0]
+    assert ws.exists("stages", "debug", "manifest.json"), out1[-4000:]
+    assert not ws.exists("stages", "eval.r2", "manifest.json"), "killed too late"
+
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    out2 = again.stdout + again.stderr
+    assert again.returncode == 0, out2[-4000:]
+    for stage in ("spec", "extract", "merge", "bench", "build", "train", "eval", "eval.base",
+                  "debug"):
+        assert re.search(rf"{re.escape(stage)} up to date", out2), (stage, out2[-3000:])
+    assert re.search(r"train\.r2 built", out2) and re.search(r"eval\.r2 built", out2)
+    # nothing re-spent: extraction tokens were all paid in the first run
+    assert manifest(ws, "extract")["usage"]["calls"] > 0
+
+    # the report: round 2 vs round 1 on test, with intervals, whatever the numbers are
+    rep = json.loads(ws.read_bytes("reports/report.json"))
+    assert [r["round"] for r in rep["rounds"]] == [1, 2] and rep["reference"]
+    cmp = rep["comparisons"][0]
+    assert cmp["from"] == 1 and cmp["to"] == 2 and "test" in cmp
+    lo, hi = cmp["test"]["diff_ci"]
+    assert lo <= cmp["test"]["diff"] <= hi
+    md = ws.read_bytes("reports/report.md").decode()
+    assert "Round 2 vs round 1" in md and "| test |" in md
+    assert ws.exists("reports", "loss.png") and ws.exists("reports", "accuracy_by_discipline.png")
+
+    # the debugger saw dev only, and the repair data never carries benchmark text or answers
+    items = table(ws, "bench", "bench_items")
+    dev = {i["item_id"] for i in items if i["split"] == "dev"}
+    diags = table(ws, "debug", "diagnoses")
+    assert diags and {d["item_id"] for d in diags} <= dev
+    assert {d["label"] for d in diags} <= {"concept_gap", "chain_break", "unknown"}
+    assert all(json.loads(d["evidence_json"])["rule"] for d in diags)
+    v2 = table(ws, "debug", "sft_samples.r2")
+    patch_rows = [s for s in v2 if s["generator"] == "patch"]
+    assert patch_rows and {s["dataset"] for s in v2} == {"sft_v2"}
+    grams = set()
+    for it in items:
+        for text in (it["question"], *it["options"], it["explanation"] or ""):
+            grams |= ngrams(text, 13)
+    answers = [o.lower() for it in items for k, o in zip("ABCD", it["options"], strict=True)
+               if k in it["answer"] and len(o.split()) >= 6]
+    for s in v2:
+        text = f"{s['prompt']}\n{s['response']}"
+        assert not ngrams(text, 13) & grams, s["sample_id"]
+        assert not any(a in text.lower() for a in answers), s["sample_id"]
+    stmts = {s["statement_id"]: s for s in table(ws, "merge", "statements")}
+    concepts = {c["concept_id"] for c in table(ws, "merge", "concepts")}
+    manifest_rows = {p["sample_id"]: p for p in table(ws, "debug", "patches")}
+    for s in patch_rows:
+        assert s["statement_ids"] and all(stmts[x]["source_quote"] for x in s["statement_ids"])
+        assert set(s["concept_ids"] or []) <= concepts
+        links = manifest_rows[s["sample_id"]]
+        assert set(links["failed_item_ids"]) <= dev and links["node_ids"]

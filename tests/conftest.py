@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,7 @@ def openstax_texts(limit: int | None = None, book: str = "001_physics") -> list[
     return out
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -95,7 +97,7 @@ def _free_port() -> int:
 def s3_endpoint():
     """A real S3 API (moto's server) on loopback, with a `proda-test` bucket; the AWS_* env
     points there while the module runs (processes started meanwhile inherit it)."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,3 +128,52 @@ def s3_endpoint():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# --- a real llama.cpp OpenAI-compatible server on loopback, serving the bundled Gemma GGUF
+
+
+@pytest.fixture(scope="session")
+def gguf() -> str:
+    pytest.importorskip("llama_cpp", reason="needs the local extra (llama-cpp-python)")
+    from proda_ray.engines.models import bundled_gemma_gguf
+
+    return str(bundled_gemma_gguf())
+
+
+class LlamaServer:
+    def __init__(self, model: str, port: int):
+        self.model, self.port, self.proc = model, port, None
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def start(self, wait: bool = True) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", self.model, "--host",
+             "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("llama.cpp server did not come up")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def llama_server(gguf):
+    server = LlamaServer(gguf, free_port())
+    server.start()
+    yield server
+    server.kill()

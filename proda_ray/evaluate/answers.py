@@ -78,6 +78,10 @@ def extract_answer(text: str | None, options: list[str] | None = None) -> tuple[
         got = _leading_list(m.group(1))
         if got:
             return got, "marker"
+    # a reply that lists the options again ("A. …\nB. …") restates, it does not answer
+    labels = re.findall(r"^\s*\(?([A-D])[.):]\s", body, re.M)
+    if len(set(labels)) >= 2:
+        return "", "unparsed"
     # 2. the answer leads the reply, as instructed ("A,C", "(B) because…")
     first = body.splitlines()[0] if body.splitlines() else body
     got = _leading_list(first)

@@ -10,7 +10,7 @@ import pytest
 from proda_ray.engines import GenerationRequest, SamplingParams, generate_json
 from proda_ray.engines.base import OpenAIEngineConfig
 from proda_ray.engines.openai import OpenAIEngine
-from tests.engines.conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -29,6 +29,8 @@ def test_extracts_the_answer(text, letters):
     ("", "empty"), (None, "empty"), ("A cell is the unit of life", "unparsed"),
     ("<think>still thinking about A", "unparsed"), ("bad", "unparsed"),
     ("Answer: A cell membrane", "unparsed"),
+    ("A. Event II occurs before event III.\nB. Event III occurs before", "unparsed"),
+    ("Question: In Physics, consider the process", "unparsed"),
 ])
 def test_refuses_to_guess(text, status):
     assert extract_answer(text, OPTIONS) == ("", status)

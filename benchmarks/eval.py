@@ -64,12 +64,13 @@ def plain_loop(model_dir: str, items: list[dict]) -> list[str]:
     return outs
 
 
-def accuracy(items: list[dict], texts: list[str]) -> float:
-    ok = 0
-    for it, t in zip(items, texts, strict=True):
-        pred, _ = extract_answer(t, it["options"])
-        ok += bool(pred) and score(pred, it["answer"])[0]
-    return ok / len(items)
+def letters(items: list[dict], texts: list[str]) -> list[str]:
+    return [extract_answer(t, it["options"])[0] for it, t in zip(items, texts, strict=True)]
+
+
+def accuracy(items: list[dict], preds: list[str]) -> float:
+    return sum(bool(p) and score(p, it["answer"])[0]
+               for it, p in zip(items, preds, strict=True)) / len(items)
 
 
 def main() -> None:
@@ -85,21 +86,27 @@ def main() -> None:
     model_dir = str(bundled_gemma_hf())
     rows = []
 
-    def record(name: str, seconds: float, texts: list[str] | None, acc: float | None = None):
+    ref: list[str] = []
+
+    def record(name: str, seconds: float, preds: list[str]):
+        if not ref:
+            ref.extend(preds)
         rows.append({"path": name, "items": len(items), "seconds": round(seconds, 2),
                      "items_per_s": round(len(items) / seconds, 3),
-                     "accuracy": round(acc if acc is not None else accuracy(items, texts), 4)})
+                     "accuracy": round(accuracy(items, preds), 4),
+                     "same_answer_as_plain": round(sum(a == b for a, b in zip(
+                         preds, ref, strict=True)) / len(items), 4)})
         print(json.dumps(rows[-1]), flush=True)
 
     t0 = time.perf_counter()
     texts = plain_loop(model_dir, items)
-    record("plain transformers loop (batch 1)", time.perf_counter() - t0, texts)
+    record("plain transformers loop (batch 1)", time.perf_counter() - t0, letters(items, texts))
 
     t0 = time.perf_counter()
     eng = build_engine(TransformersEngineConfig(model_path=model_dir, batch_size=8))
     res = answer_items(eng, items, MAX_NEW, STOP)
     record("transformers engine (batch 8)", time.perf_counter() - t0,
-           [r["raw_output"] or "" for r in res])
+           [r["predicted"] for r in res])
 
     if not args.skip_stage:
         from proda_ray.evaluate.config import EvalConfig
@@ -128,10 +135,11 @@ def main() -> None:
             t0 = time.perf_counter()
             r = run_stage(ws, EvalStage(EvalConfig(model=model_dir), label="bench"),
                           show_progress=False)
-            o = r.manifest.report["overall"]
-            acc = sum(v["accuracy"] * v["items"] for v in o.values()) / len(items)
-            record("eval stage on Ray (1 actor, batch 8, incl. start-up)",
-                   time.perf_counter() - t0, None, acc)
+            seconds = time.perf_counter() - t0
+            got = {p["item_id"]: p["predicted"] for p in ws.read_parquet(
+                r.manifest.outputs["predictions.bench"].path).to_pylist()}
+            record("eval stage on Ray (1 actor, batch 8, incl. start-up)", seconds,
+                   [got[it["item_id"]] for it in items])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -139,15 +147,15 @@ def main() -> None:
     local = build_engine(LocalEngineConfig())
     res = answer_items(local, items, MAX_NEW, STOP)
     record("local engine (llama.cpp, Q4_K_M GGUF)", time.perf_counter() - t0,
-           [r["raw_output"] or "" for r in res])
+           [r["predicted"] for r in res])
 
     base = rows[0]["items_per_s"]
     for r in rows:
         r["vs_plain"] = round(r["items_per_s"] / base, 2)
-    print(f"\n{'path':58} {'items/s':>8} {'vs plain':>9} {'accuracy':>9}")
+    print(f"\n{'path':56} {'items/s':>8} {'vs plain':>9} {'accuracy':>9} {'same':>6}")
     for r in rows:
-        print(f"{r['path']:58} {r['items_per_s']:8.2f} {r['vs_plain']:8.2f}x "
-              f"{100 * r['accuracy']:8.1f}%")
+        print(f"{r['path']:56} {r['items_per_s']:8.2f} {r['vs_plain']:8.2f}x "
+              f"{100 * r['accuracy']:8.1f}% {100 * r['same_answer_as_plain']:5.0f}%")
     out = Path(__file__).parent / "results" / "eval.json"
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(),
                                            "python": platform.python_version()},

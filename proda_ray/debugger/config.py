@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from proda_ray.builder.config import DecontamConfig
-from proda_ray.engines.base import EngineConfig
+from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
 class DebugConfig(BaseModel):
@@ -28,6 +30,19 @@ class DebugConfig(BaseModel):
         default=None, gt=0, le=1, description="Patch share of the next dataset (the paper's "
         "studio: 0.35); None replays every previous sample whose statements the patches do "
         "not touch.")
+    generators: list[Literal["template", "llm"]] = Field(
+        default_factory=lambda: ["template"],
+        description="template: facts with quotes, contrasts, definitions, step scaffolds "
+        "(grounded by construction); llm: the teacher engine also writes questions from "
+        "each implicated fact and its definitions (the Builder's generator and gates).")
+    teacher: EngineConfig = Field(default_factory=LocalEngineConfig,
+                                  description="The engine that writes llm patches.")
+    teacher_tasks: list[Literal["qa", "single_choice", "multi_choice", "true_false"]] = Field(
+        default_factory=lambda: ["qa", "single_choice", "true_false"],
+        description="Task types of llm patches, cycled over the facts.")
+    temperature: float = Field(default=0.5, ge=0)
+    teacher_max_tokens: int = Field(default=700, ge=64)
+    retries: int = Field(default=2, ge=0)
     seed: int = 0
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     max_tokens: int = Field(default=16, ge=1)

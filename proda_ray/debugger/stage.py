@@ -46,7 +46,8 @@ class DebugStage(Stage[DebugConfig]):
     name = "debug"
     config_model = DebugConfig
     code_modules = ("proda_ray.debugger", "proda_ray.evaluate", "proda_ray.schema",
-                    "proda_ray.builder.templates", "proda_ray.builder.decontam")
+                    "proda_ray.builder.templates", "proda_ray.builder.decontam",
+                    "proda_ray.builder.llm")
 
     def __init__(self, config: DebugConfig, *, round: int = 1):
         super().__init__(config)
@@ -111,12 +112,30 @@ class DebugStage(Stage[DebugConfig]):
         ctx.write_table(diag_t, pa.Table.from_pylist(diagnoses, schema=DIAGNOSES))
         res.timings_s["classify"] = time.perf_counter() - t0
 
-        # 3. patches within the budget
+        # 3. patches within the budget (LLM-written ones first, when asked for)
         t0 = time.perf_counter()
+        llm_by_stmt, llm_rejected = {}, []
+        if "llm" in cfg.generators and diagnoses:
+            facts = sorted({s for d in diagnoses if d["label"] != "chain_break"
+                            for s, direct in item_nodes[d["item_id"]]["statement"].items()
+                            if direct and s in stmts})[:cfg.patch_budget]
+            jobs = [{"statement": stmts[s], "task": cfg.teacher_tasks[k % len(cfg.teacher_tasks)]}
+                    for k, s in enumerate(facts)]
+            made, llm_rejected, usage = ray.get(_llm_patches.remote(
+                ws, jobs, {c: concepts[c] for j in jobs for c in
+                           j["statement"].get("concept_ids") or [] if c in concepts},
+                cfg.model_dump(mode="json")))
+            res.usage.merge(usage)
+            for m in made:
+                llm_by_stmt.setdefault(m["statement_ids"][0], []).append(m)
         samples, manifest, plan = self._patches(diagnoses, item_nodes, answered, stmts,
-                                                concepts, chains)
+                                                concepts, chains, llm_by_stmt)
         kept, rejected, dropped = _decontaminate(ws, ctx.inputs["bench_items"].path, samples,
                                                  cfg)
+        if llm_rejected:
+            rejected = pa.concat_tables([rejected, rejected_table(llm_rejected).cast(REJECTED)])
+            for r in llm_rejected:
+                dropped[f"llm:{r.reason}"] += 1
         manifest = [m for m in manifest if m["sample_id"] in {s["sample_id"] for s in kept}]
         res.timings_s["patch"] = time.perf_counter() - t0
 
@@ -188,7 +207,8 @@ class DebugStage(Stage[DebugConfig]):
                 out[p["node_id"]] = p
         return out
 
-    def _patches(self, diagnoses, item_nodes, answered, stmts, concepts, chains):
+    def _patches(self, diagnoses, item_nodes, answered, stmts, concepts, chains,
+                 llm_by_stmt=None):
         """Patch samples and manifest rows within the budget (largest-remainder shares per
         discipline by failures; within one, failed items in order, ``per_item`` at most)."""
         from proda_ray.builder.templates import claim, plan_counts
@@ -226,7 +246,8 @@ class DebugStage(Stage[DebugConfig]):
                                 wrong[s["statement_id"]] = a["options"][k]
                     cids = sorted({c for s in direct_s for c in s.get("concept_ids") or []}
                                   | {c for c, dr in nodes["concept"].items() if dr})
-                    made = patches.concept_gap_samples(
+                    made = [m for s in direct_s for m in (llm_by_stmt or {}).get(
+                        s["statement_id"], [])] + patches.concept_gap_samples(
                         direct_s, [concepts[c] for c in cids if c in concepts], wrong,
                         neighbours)
                 made = [m for m in made if m["sample_id"] not in samples][:min(cfg.per_item,
@@ -238,6 +259,27 @@ class DebugStage(Stage[DebugConfig]):
                         [d["chain_id"], *m["statement_ids"], *m["concept_ids"]], d["label"]))
                 budget -= len(made)
         return list(samples.values()), rows, plan
+
+
+@ray.remote(num_cpus=1)
+def _llm_patches(ws: Workspace, jobs: list[dict], concepts: dict, cfg_json: dict):
+    """The Builder's LLM generator over the implicated facts (grounding and copy gates),
+    behind the response cache: (samples, rejections, usage)."""
+    from proda_ray.builder.llm import llm_samples
+    from proda_ray.engines import CachedEngine, ResponseCache, build_engine
+
+    cfg = DebugConfig.model_validate(cfg_json)
+    engine = CachedEngine(build_engine(cfg.teacher), ResponseCache(ws))
+    made, failed = llm_samples(jobs, concepts, engine, cfg.temperature,
+                               cfg.teacher_max_tokens, cfg.retries, cfg.seed)
+    out = [m | {"generator": "patch", "task_type": f"patch_llm_{m['task_type']}"}
+           for m in made]
+    rejected = []
+    for job, err in failed:
+        reason, _, detail = err.partition(": ")
+        rejected.append(Rejection(None, "llm", reason, detail=detail,
+                                  id=job["statement"]["statement_id"], preview=job["task"]))
+    return out, rejected, engine.usage
 
 
 def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, dict]:

@@ -59,17 +59,19 @@ def configure_data_context(show_progress: bool) -> None:
 class UnitRun:
     totals: Counter  # every unit's done-marker counters, summed
     ran: list[str]  # keys of the units this call executed (the others were already done)
+    ran_totals: Counter  # the counters of the units this call executed only
 
     def counters(self) -> Counter:
         """The stage counters (everything but the ``usage:`` token accounting)."""
         return Counter({k: v for k, v in self.totals.items() if not k.startswith("usage:")})
 
     def usage(self):
-        """LLM usage the units recorded as ``usage:<field>`` counters, as one ``Usage``."""
+        """LLM usage (``usage:<field>`` counters) of the units this call ran: what the run
+        spent. Units finished by an earlier, interrupted run cost nothing now."""
         from proda_ray.engines import Usage
 
         u = Usage()
-        u.merge({k.removeprefix("usage:"): v for k, v in self.totals.items()
+        u.merge({k.removeprefix("usage:"): v for k, v in self.ran_totals.items()
                  if k.startswith("usage:")})
         return u
 
@@ -109,6 +111,11 @@ def run_units(ws, scratch: str, phase: str, units: list[dict], udf, udf_args: tu
                             fn_args=None if actors else udf_args)
         ds.take_all()  # one small summary row per unit
     totals: Counter = Counter()
+    ran_totals: Counter = Counter()
+    ran = {u["key"] for u in todo}
     for u in units:
-        totals.update(ws.read_json(posixpath.join(scratch, phase, f"{u['key']}.done.json")))
-    return UnitRun(totals, [u["key"] for u in todo])
+        done = ws.read_json(posixpath.join(scratch, phase, f"{u['key']}.done.json"))
+        totals.update(done)
+        if u["key"] in ran:
+            ran_totals.update(done)
+    return UnitRun(totals, [u["key"] for u in todo], ran_totals)

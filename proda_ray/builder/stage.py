@@ -61,14 +61,11 @@ class BuildStage(Stage[BuildConfig]):
                             num_cpus=1 if cfg.engine.kind == "local" else 0.5,
                             inline=cfg.engine.kind == "vllm")
             res.timings_s["llm"] = time.perf_counter() - t0
-            for u in llm.ran:
-                done = ws.read_json(posixpath.join(ctx.scratch, "llm", f"{u}.done.json"))
-                usage.merge({k.removeprefix("usage:"): v for k, v in done.items()
-                             if k.startswith("usage:")})
-            for k, v in llm.totals.items():
+            usage = llm.usage()
+            for k, v in llm.counters().items():
                 if k.startswith("rejected:"):
                     res.rejected["sft_samples.rejected"][k.removeprefix("rejected:")] += v
-                elif not k.startswith("usage:"):
+                else:
                     gen["counters"][k] = gen["counters"].get(k, 0) + v
         res.usage = usage
         units = [{"key": k} for k in gen["template_units"] + gen["llm_units"]]

@@ -112,6 +112,9 @@ class TransformersEngineConfig(BaseModel):
 
     kind: Literal["transformers"] = "transformers"
     model_path: str = Field(description="A local HF model directory.")
+    adapter_path: str | None = Field(
+        default=None, description="A peft LoRA adapter applied on top of model_path, "
+        "unmerged (evaluate an adapter without exporting a merged copy).")
     batch_size: int = Field(default=8, ge=1, description="Prompts per generate() call.")
     device: str = Field(default="auto", description="auto | cpu | cuda")
     max_model_len: int | None = Field(

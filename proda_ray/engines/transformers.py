@@ -52,17 +52,25 @@ class TransformersEngine(Engine):
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") \
             if config.device == "auto" else config.device
         dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
-        self.tok = AutoTokenizer.from_pretrained(path)
+        # an adapter's directory carries the tokenizer (and chat template) it was trained with
+        self.tok = AutoTokenizer.from_pretrained(config.adapter_path or path)
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+        if config.adapter_path:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, config.adapter_path)
         self.model.eval()
         self.chat = (config.chat_template if config.chat_template is not None
                      else bool(getattr(self.tok, "chat_template", None)))
         self.max_len = config.max_model_len or getattr(
             self.model.config, "max_position_embeddings", None) or 1 << 30
-        self._model_id = checkpoint_id(path)
+        # the prompt the model sees depends on the chat wrapping: part of the cache key
+        self._model_id = checkpoint_id(path) + (
+            f"+{checkpoint_id(config.adapter_path)}" if config.adapter_path else "") + (
+            ":chat" if self.chat else ":raw")
         self._torch = torch
 
     @property

@@ -17,6 +17,9 @@ class EvalConfig(BaseModel):
     engine: EngineConfig | None = Field(
         default=None, description="How to run the model (None: transformers on the model "
         "directory; set kind: vllm on GPU clusters, kind: openai for a served model).")
+    adapter: bool = Field(default=False, description="For LoRA runs: evaluate the base with "
+                          "the adapter applied (unmerged) instead of the merged export "
+                          "(transformers engine; the answers should agree).")
     splits: list[str] = Field(default_factory=lambda: ["dev", "test"])
     max_tokens: int = Field(default=16, ge=1, description="Answer length cap (letters only "
                             "are asked for; raise it for models that think first).")

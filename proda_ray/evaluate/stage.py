@@ -110,6 +110,7 @@ class EvalStage(Stage[EvalConfig]):
     # --- helpers ---------------------------------------------------------------------------
 
     def _model(self, ctx: StageContext) -> str | None:
+        self._ws = ctx.workspace
         m = self.config.model
         if m == "engine":
             return None
@@ -122,7 +123,22 @@ class EvalStage(Stage[EvalConfig]):
         return m
 
     def _engine_config(self, model: str | None):
-        return engine_for(self.config.engine, model)
+        ec = engine_for(self.config.engine, model)
+        if self.config.adapter and self.config.model == "trained":
+            if ec.kind != "transformers":
+                raise ValueError("eval.adapter needs the transformers engine")
+            rep = self._train_report()
+            if rep.get("method") != "lora":
+                raise ValueError("eval.adapter: the round's training was not LoRA")
+            ec = ec.model_copy(update={"model_path": rep["base_dir"],
+                                       "adapter_path": rep["model"].rsplit("/", 1)[0]
+                                       + "/adapter"})
+        return ec
+
+    def _train_report(self) -> dict:
+        from proda_ray.workspace.runner import table_producers
+
+        return table_producers(self._ws)[rname("train_metrics", self.round)].report
 
     def _report(self, ctx: StageContext, rows: list[dict], nodes: list[dict],
                 model: str | None, engine_cfg) -> dict:
@@ -171,10 +187,12 @@ def open_engine(ws: Workspace, engine_json: dict, model: str):
     from proda_ray.engines.base import EngineConfig
 
     ec = TypeAdapter(EngineConfig).validate_python(engine_json)
-    if "://" in model and ec.kind in ("transformers", "local"):
-        from proda_ray.workspace.storage import localize
+    from proda_ray.workspace.storage import localize
 
-        ec = ec.model_copy(update={"model_path": localize(model)})
+    for field in ("model_path", "adapter_path"):  # object-store models: once per node
+        value = getattr(ec, field, None)
+        if value and "://" in value:
+            ec = ec.model_copy(update={field: localize(value)})
     return CachedEngine(build_engine(ec), ResponseCache(ws))
 
 

@@ -96,20 +96,15 @@ class ExtractStage(Stage[ExtractConfig]):
                         worker_count(r.max_concurrency), actors=True, num_cpus=r.num_cpus,
                         inline=cfg.engine.kind == "vllm")  # vLLM spreads each call itself
         res.timings_s["extract"] = time.perf_counter() - t0
-        usage = Usage()
-        for key, value in run.totals.items():
+        for key, value in run.counters().items():
             if key.startswith("rejected:"):
                 _, step, reason = key.split(":", 2)
                 res.rejected["extraction.rejected"][f"{step}:{reason}"] += value
-            elif not key.startswith("usage:"):
+            else:
                 res.counters[key] += value
-        for u in run.ran:  # usage of the calls this run made (finished units cost nothing)
-            done = ws.read_json(posixpath.join(ctx.scratch, "units", f"{u}.done.json"))
-            usage.merge({k.removeprefix("usage:"): v for k, v in done.items()
-                         if k.startswith("usage:")})
         res.counters["units_run"] = len(run.ran)
         res.counters["units_reused"] = len(units) - len(run.ran)
-        res.usage = usage
+        res.usage = run.usage()  # the calls this run made (finished units cost nothing)
         for t in (*OUTPUTS, "extraction.rejected"):
             res.outputs[t] = ctx.table_info(t)
         proposed = res.counters.get("statements_proposed", 0)
@@ -120,7 +115,7 @@ class ExtractStage(Stage[ExtractConfig]):
                 if proposed else None,
                 "exact": res.counters.get("grounding:exact", 0),
                 "normalized": res.counters.get("grounding:normalized", 0)},
-            "tokens_per_chunk": round((usage.prompt_tokens + usage.completion_tokens)
+            "tokens_per_chunk": round((res.usage.prompt_tokens + res.usage.completion_tokens)
                                       / max(1, res.counters.get("chunks", 0)), 1)
             if run.ran else None,
         }

@@ -65,18 +65,13 @@ class BenchStage(Stage[BenchConfig]):
                                          ctx.table_dir("bench_items"),
                                          ctx.table_dir("bench_items.rejected"), cfg))
         res.timings_s["finalize"] = time.perf_counter() - t0
-        usage = Usage()
-        for key, value in {**run.totals, **final}.items():
+        for key, value in {**run.counters(), **final}.items():
             if key.startswith("rejected:"):
                 _, step, reason = key.split(":", 2)
                 res.rejected["bench_items.rejected"][f"{step}:{reason}"] += value
-            elif not key.startswith(("usage:", "report:")):
+            elif not key.startswith("report:"):
                 res.counters[key] += value
-        for u in run.ran:
-            done = ws.read_json(posixpath.join(ctx.scratch, "units", f"{u}.done.json"))
-            usage.merge({k.removeprefix("usage:"): v for k, v in done.items()
-                         if k.startswith("usage:")})
-        res.usage = usage
+        res.usage = run.usage()
         for t in ("bench_items", "bench_items.rejected"):
             res.outputs[t] = ctx.table_info(t)
         res.report = {k.removeprefix("report:"): v for k, v in final.items()

@@ -92,6 +92,18 @@ def test_lora_merge_matches_the_adapter_model(loop_ws, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(base_dir).eval()
     with torch.no_grad():
         assert not torch.allclose(base(**ids).logits, a, atol=1e-4)  # training changed it
+    # the transformers engine evaluates the adapter unmerged, with its own tokenizer/template
+    from proda_ray.engines.base import GenerationRequest, SamplingParams, TransformersEngineConfig
+    from proda_ray.engines.transformers import TransformersEngine
+
+    reqs = [GenerationRequest(p, SamplingParams(max_tokens=8)) for p in
+            ("In Biology, what is glucose?", "The water cycle")]
+    merged_out = TransformersEngine(TransformersEngineConfig(model_path=f"{root}/model"))
+    adapter_out = TransformersEngine(TransformersEngineConfig(
+        model_path=base_dir, adapter_path=f"{root}/adapter"))
+    assert adapter_out.chat and adapter_out.model_id != merged_out.model_id
+    assert [r.text for r in merged_out.generate(reqs)] == \
+        [r.text for r in adapter_out.generate(reqs)]
 
 
 def test_presets_state_their_shape_and_parse():

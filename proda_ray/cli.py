@@ -629,10 +629,23 @@ def _print_status(ws: Workspace, st: dict) -> None:
         disc = s["report"].get("disciplines")
         if disc:
             out.print(f"[bold]{name} chunks by discipline[/bold]: " + json.dumps(disc))
+        rep = s["report"]
+        if name.startswith("eval"):  # the accuracy lines; the full tables are in the report
+            for split, o in sorted(rep.get("overall", {}).items()):
+                out.print(f"[bold]{name} {split}[/bold]: accuracy {100 * o['accuracy']:.1f}% "
+                          f"[{100 * o['ci'][0]:.1f}, {100 * o['ci'][1]:.1f}] (n={o['items']})")
+            continue
+        if name.startswith(("train", "debug")):
+            keys = ("last_loss", "last_val_loss", "tokens_per_s", "model") \
+                if name.startswith("train") else ("failed", "labels", "patches_by_task",
+                                                  "replay", "dataset")
+            out.print(f"[bold]{name}[/bold]: " + json.dumps({k: rep.get(k) for k in keys},
+                                                             default=str))
+            continue
         for key in ("grounding", "graph", "splits", "by_type", "by_discipline", "coverage",
                     "decontamination"):
-            if s["report"].get(key):
-                out.print(f"[bold]{name} {key}[/bold]: " + json.dumps(s["report"][key]))
+            if rep.get(key):
+                out.print(f"[bold]{name} {key}[/bold]: " + json.dumps(rep[key]))
         if s["usage"]["calls"] or s["usage"]["cached_calls"]:
             out.print(f"[bold]{name} LLM usage[/bold]: " + json.dumps(s["usage"]))
 

@@ -517,7 +517,6 @@ def eval_(
     """Answer every benchmark item with a model: accuracy with bootstrap intervals per split,
     discipline, question type, knowledge level and node; round n vs n-1 item by item."""
     from proda_ray.evaluate.stage import EvalStage
-    from proda_ray.workspace import run_stage
 
     ws, cfg = _load(workspace, set_)
     ec = cfg.eval.model_copy(update={"model": model}) if model else cfg.eval
@@ -528,13 +527,8 @@ def eval_(
             raise typer.Exit(2)
         label = "base"
     _start_ray(cfg, address)
-    try:
-        r = run_stage(ws, EvalStage(ec, round=round_, label=label), force=force,
-                      show_progress=not quiet)
-    except (RuntimeError, ValueError, KeyError) as e:
-        console.print(f"[red]eval: {e}[/red]")
-        raise typer.Exit(2) from None
-    _loop_line(r.manifest.stage, r)
+    _run_one(ws, EvalStage(ec, round=round_, label=label), "eval", force, quiet,
+             (RuntimeError, ValueError, KeyError))
 
 
 @app.command()
@@ -550,15 +544,22 @@ def debug(
     """dev failures -> knowledge nodes -> concept gap / chain break (probed) -> grounded
     patches + replay -> the next dataset version. Never reads the test split."""
     from proda_ray.debugger.stage import DebugStage
-    from proda_ray.workspace import run_stage
 
     ws, cfg = _load(workspace, set_)
     _start_ray(cfg, address)
+    _run_one(ws, DebugStage(cfg.debug, round=round_), "debug", force, quiet,
+             (RuntimeError, ValueError))
+
+
+def _run_one(ws: Workspace, stage, what: str, force: bool, quiet: bool,
+             errors: tuple[type[Exception], ...]) -> None:
+    """Run one stage for a command: its expected errors are a red line and exit code 2."""
+    from proda_ray.workspace import run_stage
+
     try:
-        r = run_stage(ws, DebugStage(cfg.debug, round=round_), force=force,
-                      show_progress=not quiet)
-    except (RuntimeError, ValueError) as e:
-        console.print(f"[red]debug: {e}[/red]")
+        r = run_stage(ws, stage, force=force, show_progress=not quiet)
+    except errors as e:
+        console.print(f"[red]{what}: {e}[/red]")
         raise typer.Exit(2) from None
     _loop_line(r.manifest.stage, r)
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from proda_ray.rounds import rname
+
 if TYPE_CHECKING:
     from proda_ray.config import ProjectConfig
     from proda_ray.workspace import Stage, StageRun, Workspace
@@ -110,7 +112,7 @@ def _plan(ws: Workspace, cfg: ProjectConfig, workers: int | None,
             yield make_stage("eval.base", cfg, workers)
         if r == cfg.loop.rounds or "debug" not in want:
             return
-        dev = (done_report(done, f"eval{'' if r == 1 else f'.r{r}'}")
+        dev = (done_report(done, rname("eval", r))
                .get("overall", {}).get("dev") or {})
         if not dev.get("items"):
             return

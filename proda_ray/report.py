@@ -19,6 +19,7 @@ import json
 import posixpath
 import re
 
+from proda_ray.rounds import rname
 from proda_ray.workspace.runner import committed_manifests
 from proda_ray.workspace.storage import Workspace
 
@@ -33,10 +34,6 @@ def _rounds(names: list[str], base: str) -> list[int]:
     return sorted(out)
 
 
-def _name(base: str, r: int) -> str:
-    return base if r == 1 else f"{base}.r{r}"
-
-
 def collect(ws: Workspace) -> dict:
     """The report's data (also written as ``report.json``)."""
     ms = committed_manifests(ws)
@@ -44,7 +41,7 @@ def collect(ws: Workspace) -> dict:
     data: dict = {"workspace": ws.uri, "rounds": [], "reference": None, "comparisons": [],
                   "loss": {}, "weakest_nodes": [], "cost": []}
     for r in rounds:
-        rep = ms[_name("eval", r)].report
+        rep = ms[rname("eval", r)].report
         data["rounds"].append({"round": r, "model": rep.get("model"),
                                "overall": rep.get("overall", {}),
                                "by_discipline": rep.get("by_discipline", {}),
@@ -59,17 +56,17 @@ def collect(ws: Workspace) -> dict:
         data["reference"] = {"model": rep.get("model"), "overall": rep.get("overall", {}),
                              "by_discipline": rep.get("by_discipline", {})}
     for r in _rounds(list(ms), "train"):
-        m = ms[_name("train", r)]
-        table = f"train_metrics{'' if r == 1 else f'.r{r}'}"
+        m = ms[rname("train", r)]
+        table = rname("train_metrics", r)
         if table in m.outputs:
             rows = ws.read_parquet(m.outputs[table].path).to_pylist()
             data["loss"][r] = [{"step": x["step"], "loss": x["loss"], "val_loss": x["val_loss"]}
                                for x in rows]
+    texts = _node_texts(ws, ms) if "debug" in ms else {}
     for r in _rounds(list(ms), "debug"):
-        d = ms[_name("debug", r)].report
+        d = ms[rname("debug", r)].report
         before = _node_acc(ws, ms, r)
         after = _node_acc(ws, ms, r + 1)
-        texts = _node_texts(ws, ms)
         for n in d.get("weakest_nodes", [])[:10]:
             key = (n["node_kind"], n["node_id"])
             data["weakest_nodes"].append({
@@ -86,7 +83,7 @@ def collect(ws: Workspace) -> dict:
 
 
 def _node_acc(ws: Workspace, ms: dict, r: int) -> dict:
-    name, table = _name("eval", r), _name("node_accuracy", r)
+    name, table = rname("eval", r), rname("node_accuracy", r)
     if name not in ms or table not in ms[name].outputs:
         return {}
     return {(x["node_kind"], x["node_id"]): x["accuracy"]

@@ -80,3 +80,27 @@ class Decontaminator:
                         out[i] = ("embedding_near_benchmark", self.owners[int(arg[j])],
                                   f"MiniLM cosine {best[j]:.3f} ≥ {self.threshold}")
         return out
+
+
+def for_benchmark(items: list[dict], cfg) -> Decontaminator:
+    """A checker over benchmark items with a ``DecontamConfig`` (MiniLM only when the
+    embedding threshold is set)."""
+    from proda_ray.embeddings import MiniLMEmbedder
+
+    return Decontaminator(items, cfg.ngram, cfg.embedding_threshold,
+                          MiniLMEmbedder() if cfg.embedding_threshold is not None else None)
+
+
+def sort_out(checker: Decontaminator, rows: list[dict]) -> tuple[list[dict], list]:
+    """(clean rows, a ``Rejection`` per dropped row naming the item it collided with)."""
+    from proda_ray.spec.records import Rejection
+
+    kept, rejected = [], []
+    for r, v in zip(rows, checker.check(rows) if rows else [], strict=True):
+        if v is None:
+            kept.append(r)
+            continue
+        reason, item_id, detail = v
+        rejected.append(Rejection(None, "decontam", reason, detail=detail, id=r["sample_id"],
+                                  duplicate_of=item_id, preview=r["prompt"][:200]))
+    return kept, rejected

@@ -51,6 +51,18 @@ def prompt_text() -> str:
                                                          ).read_text()
 
 
+def llm_rejections(failed: list[tuple[dict, str]]) -> list:
+    """``llm_samples``' failures as rejections (reason, detail, the fact, the task)."""
+    from proda_ray.spec.records import Rejection
+
+    out = []
+    for job, err in failed:
+        reason, _, detail = err.partition(": ")
+        out.append(Rejection(None, "llm", reason, detail=detail,
+                             id=job["statement"]["statement_id"], preview=job["task"]))
+    return out
+
+
 def llm_samples(jobs: list[dict], concepts: dict[str, dict], engine: Engine,
                 temperature: float, max_tokens: int, retries: int, seed: int
                 ) -> tuple[list[dict], list[tuple[dict, str]]]:

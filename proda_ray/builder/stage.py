@@ -19,11 +19,10 @@ import ray
 
 from proda_ray.builder import templates
 from proda_ray.builder.config import BuildConfig
-from proda_ray.builder.decontam import Decontaminator
+from proda_ray.builder.decontam import for_benchmark, sort_out
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import REJECTED, SFT_SAMPLES
-from proda_ray.spec.records import Rejection
 from proda_ray.spec.shards import rejected_table
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
@@ -180,7 +179,7 @@ class _LLMUnit:
         self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
 
     def __call__(self, batch: dict) -> dict:
-        from proda_ray.builder.llm import llm_samples
+        from proda_ray.builder.llm import llm_rejections, llm_samples
 
         key = str(batch["key"][0])
         jobs = self.ws.read_json(posixpath.join(self.scratch, "windows", f"{key}.json"))
@@ -191,13 +190,8 @@ class _LLMUnit:
         for s in samples:
             s["dataset"] = cfg.dataset
         c: Counter = Counter({"llm:jobs": len(jobs), "llm:made": len(samples)})
-        rejected = []
-        for job, err in failed:
-            reason, _, detail = err.partition(": ")
-            rejected.append(Rejection(None, "llm", reason, detail=detail,
-                                      id=job["statement"]["statement_id"],
-                                      preview=job["task"]))
-            c[f"rejected:llm:{reason}"] += 1
+        rejected = llm_rejections(failed)
+        c.update(f"rejected:llm:{x.reason}" for x in rejected)
         self.ws.write_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet"),
                               pa.Table.from_pylist(samples, schema=SFT_SAMPLES))
         self.ws.write_parquet(posixpath.join(self.scratch, "llm_rejected", f"{key}.parquet"),
@@ -210,34 +204,23 @@ class _LLMUnit:
 class _DecontamUnit:
     def __init__(self, ws: Workspace, scratch: str, bench_rel: str, out_dir: str,
                  rej_dir: str, cfg_json: dict):
-        from proda_ray.embeddings import MiniLMEmbedder
-
         self.ws, self.scratch, self.out_dir, self.rej_dir = ws, scratch, out_dir, rej_dir
         cfg = BuildConfig.model_validate(cfg_json)
         items = ws.read_parquet(bench_rel, columns=BENCH_COLUMNS).to_pylist()
         self.n_items = len(items)
-        self.checker = Decontaminator(items, cfg.decontam.ngram,
-                                      cfg.decontam.embedding_threshold, MiniLMEmbedder())
+        self.checker = for_benchmark(items, cfg.decontam)
 
     def __call__(self, batch: dict) -> dict:
         key = str(batch["key"][0])
         rows = self.ws.read_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet")
                                     ).to_pylist()
-        verdicts = self.checker.check(rows)
-        kept, rejected = [], []
+        kept, rejected = sort_out(self.checker, rows)
         c: Counter = Counter(checked=len(rows), bench_items=self.n_items)
-        for r, v in zip(rows, verdicts, strict=True):
-            if v is None:
-                kept.append(r)
-                c[f"kept:{r['task_type']}|{r['discipline_code'] or ''}"] += 1
-                c.update({f"stmt:{s}": 1 for s in r["statement_ids"]})
-                c.update({f"concept:{x}": 1 for x in r["concept_ids"] or []})
-                continue
-            reason, item_id, detail = v
-            rejected.append(Rejection(None, "decontam", reason, detail=detail,
-                                      id=r["sample_id"], duplicate_of=item_id,
-                                      preview=r["prompt"][:200]))
-            c[f"rejected:decontam:{reason}"] += 1
+        for r in kept:
+            c[f"kept:{r['task_type']}|{r['discipline_code'] or ''}"] += 1
+            c.update({f"stmt:{s}": 1 for s in r["statement_ids"]})
+            c.update({f"concept:{x}": 1 for x in r["concept_ids"] or []})
+        c.update(f"rejected:decontam:{x.reason}" for x in rejected)
         self.ws.write_parquet(posixpath.join(self.out_dir, f"{key}.parquet"),
                               pa.Table.from_pylist(kept, schema=SFT_SAMPLES))
         parts = [rejected_table(rejected).cast(REJECTED)]

@@ -124,10 +124,10 @@ def latest_complete_checkpoint(ws: Workspace, storage: str, name: str, cfg: Trai
 
 
 def _tensorboard_dir(cfg: TrainConfig, ws: Workspace, ctx: StageContext) -> str | None:
-    if not (cfg.tensorboard or cfg.tensorboard_dir):
-        return None
     if cfg.tensorboard_dir:
         return cfg.tensorboard_dir
+    if not cfg.tensorboard:
+        return None
     if ws.is_local:
         return ws.path(ctx.scratch, "tensorboard")
     from proda_ray.engines.models import cache_dir
@@ -173,9 +173,7 @@ class TrainStage(Stage[TrainConfig]):
             raise ValueError(f"dataset {self.dataset!r} has no samples in {table}")
         if self.round > 1 and cfg.base == "tiny":
             # the same random-init base (and tokenizer) as round 1, not one built anew
-            from proda_ray.workspace.runner import table_producers
-
-            model_dir = table_producers(ws)["train_metrics"].report["base_dir"]
+            model_dir = ctx.producer_report("train_metrics")["base_dir"]
         else:
             model_dir = resolve_base(cfg, ws, ctx.scratch,
                                      [f"{s['prompt']}\n{s['response']}" for s in samples])

@@ -34,7 +34,6 @@ from proda_ray.ids import make_id
 from proda_ray.rounds import dataset_name, rname
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import DIAGNOSES, NODE_FAILURES, PATCHES, REJECTED, SFT_SAMPLES
-from proda_ray.spec.records import Rejection
 from proda_ray.spec.shards import rejected_table
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
@@ -81,10 +80,10 @@ class DebugStage(Stage[DebugConfig]):
         nodes_t, diag_t, patch_t = self.outputs[:3]
         ranked = attribution.node_failures(preds, chains, stmts)
         ctx.write_table(nodes_t, pa.Table.from_pylist(ranked, schema=NODE_FAILURES))
-        failed = sorted((p for p in preds if not p["correct"]), key=lambda p: p["item_id"])
+        failed = [p for p in preds if not p["correct"]]
         by_disc = Counter(p["discipline_code"] or "unknown" for p in failed)
-        failed.sort(key=lambda p: (-by_disc[p["discipline_code"] or "unknown"], p["item_id"]))
-        failed = failed[:cfg.max_failed_items]
+        failed = sorted(failed, key=lambda p: (-by_disc[p["discipline_code"] or "unknown"],
+                                               p["item_id"]))[:cfg.max_failed_items]
         item_nodes = {p["item_id"]: attribution.item_nodes(p, chains, stmts) for p in failed}
         res.timings_s["attribute"] = time.perf_counter() - t0
 
@@ -136,7 +135,8 @@ class DebugStage(Stage[DebugConfig]):
             rejected = pa.concat_tables([rejected, rejected_table(llm_rejected).cast(REJECTED)])
             for r in llm_rejected:
                 dropped[f"llm:{r.reason}"] += 1
-        manifest = [m for m in manifest if m["sample_id"] in {s["sample_id"] for s in kept}]
+        kept_ids = {s["sample_id"] for s in kept}
+        manifest = [m for m in manifest if m["sample_id"] in kept_ids]
         res.timings_s["patch"] = time.perf_counter() - t0
 
         # 4. replay + the next dataset
@@ -183,12 +183,10 @@ class DebugStage(Stage[DebugConfig]):
     # --- helpers ---------------------------------------------------------------------------
 
     def _answer_probes(self, ctx: StageContext, plist: list[dict]) -> dict[str, dict]:
-        from proda_ray.workspace.runner import table_producers
-
         ws, cfg = ctx.workspace, self.config
         if not plist:
             return {}
-        model = table_producers(ws)[self.train_t].report["model"]
+        model = ctx.producer_report(self.train_t)["model"]
         engine_json = engine_for(cfg.engine, model).model_dump(mode="json")
         units = []
         for i in range(0, len(plist), 64):
@@ -197,7 +195,7 @@ class DebugStage(Stage[DebugConfig]):
                           plist[i:i + 64])
             units.append({"key": key})
         run_units(ws, ctx.scratch, "probe_units", units, _ProbeUnit,
-                  (ws, ctx.scratch, cfg.model_dump(mode="json"), engine_json, model),
+                  (ws, ctx.scratch, cfg.model_dump(mode="json"), engine_json),
                   worker_count(cfg.workers), actors=True,
                   inline=engine_json["kind"] == "vllm")
         out = {}
@@ -265,7 +263,7 @@ class DebugStage(Stage[DebugConfig]):
 def _llm_patches(ws: Workspace, jobs: list[dict], concepts: dict, cfg_json: dict):
     """The Builder's LLM generator over the implicated facts (grounding and copy gates),
     behind the response cache: (samples, rejections, usage)."""
-    from proda_ray.builder.llm import llm_samples
+    from proda_ray.builder.llm import llm_rejections, llm_samples
     from proda_ray.engines import CachedEngine, ResponseCache, build_engine
 
     cfg = DebugConfig.model_validate(cfg_json)
@@ -274,12 +272,7 @@ def _llm_patches(ws: Workspace, jobs: list[dict], concepts: dict, cfg_json: dict
                                cfg.teacher_max_tokens, cfg.retries, cfg.seed)
     out = [m | {"generator": "patch", "task_type": f"patch_llm_{m['task_type']}"}
            for m in made]
-    rejected = []
-    for job, err in failed:
-        reason, _, detail = err.partition(": ")
-        rejected.append(Rejection(None, "llm", reason, detail=detail,
-                                  id=job["statement"]["statement_id"], preview=job["task"]))
-    return out, rejected, engine.usage
+    return out, llm_rejections(failed), engine.usage
 
 
 def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, dict]:
@@ -305,25 +298,13 @@ def _decontaminate(ws: Workspace, bench_rel: str, samples: list[dict], cfg: Debu
 @ray.remote(num_cpus=1)
 def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json: dict):
     """Patches vs every benchmark item (dev and test): (kept, rejected table, reasons)."""
-    from proda_ray.builder.decontam import Decontaminator
-    from proda_ray.embeddings import MiniLMEmbedder
+    from proda_ray.builder.decontam import for_benchmark, sort_out
 
     cfg = DebugConfig.model_validate(cfg_json)
     items = ws.read_parquet(bench_rel, columns=["item_id", "question", "options",
                                                 "explanation"]).to_pylist()
-    checker = Decontaminator(items, cfg.decontam.ngram, cfg.decontam.embedding_threshold,
-                             MiniLMEmbedder() if cfg.decontam.embedding_threshold else None)
-    verdicts = checker.check(samples) if samples else []
-    kept, rejected, dropped = [], [], Counter()
-    for s, v in zip(samples, verdicts, strict=True):
-        if v is None:
-            kept.append(s)
-            continue
-        reason, item_id, detail = v
-        dropped[f"decontam:{reason}"] += 1
-        rejected.append(Rejection(None, "decontam", reason, detail=f"{detail} (item {item_id})",
-                                  id=s["sample_id"], duplicate_of=item_id,
-                                  preview=s["prompt"][:200]))
+    kept, rejected = sort_out(for_benchmark(items, cfg.decontam), samples)
+    dropped = Counter(f"decontam:{r.reason}" for r in rejected)
     return (sorted(kept, key=lambda s: s["sample_id"]),
             rejected_table(rejected).cast(REJECTED), dropped)
 
@@ -331,11 +312,10 @@ def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json:
 class _ProbeUnit:
     """Actor holding the round's model; answers one unit of probes."""
 
-    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict,
-                 model: str):
+    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict):
         self.ws, self.scratch = ws, scratch
         self.cfg = DebugConfig.model_validate(cfg_json)
-        self.engine = open_engine(ws, engine_json, model)
+        self.engine = open_engine(ws, engine_json)
 
     def __call__(self, batch: dict) -> dict:
         key = str(batch["key"][0])

@@ -71,8 +71,10 @@ class EvalStage(Stage[EvalConfig]):
     def run(self, ctx: StageContext) -> StageResult:
         configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
-        model = self._model(ctx)
-        engine_cfg = self._engine_config(model)
+        train = (ctx.producer_report(rname("train_metrics", self.round))
+                 if cfg.model in ("trained", "base") else {})
+        model = self._model(train)
+        engine_cfg = self._engine_config(model, train)
         items = [r for r in ws.read_parquet(ctx.inputs["bench_items"].path,
                                             columns=ITEM_COLUMNS).to_pylist()
                  if r["split"] in cfg.splits]
@@ -109,36 +111,26 @@ class EvalStage(Stage[EvalConfig]):
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _model(self, ctx: StageContext) -> str | None:
-        self._ws = ctx.workspace
+    def _model(self, train: dict) -> str | None:
+        """The model to evaluate; ``train`` is the round's train report (when one is read)."""
         m = self.config.model
         if m == "engine":
             return None
         if m in ("trained", "base"):
-            from proda_ray.workspace.runner import table_producers
-
-            table = rname("train_metrics", self.round)
-            rep = table_producers(ctx.workspace)[table].report
-            return rep["model"] if m == "trained" else rep["base_dir"]
+            return train["model"] if m == "trained" else train["base_dir"]
         return m
 
-    def _engine_config(self, model: str | None):
+    def _engine_config(self, model: str | None, train: dict):
         ec = engine_for(self.config.engine, model)
         if self.config.adapter and self.config.model == "trained":
             if ec.kind != "transformers":
                 raise ValueError("eval.adapter needs the transformers engine")
-            rep = self._train_report()
-            if rep.get("method") != "lora":
+            if train.get("method") != "lora":
                 raise ValueError("eval.adapter: the round's training was not LoRA")
-            ec = ec.model_copy(update={"model_path": rep["base_dir"],
-                                       "adapter_path": rep["model"].rsplit("/", 1)[0]
+            ec = ec.model_copy(update={"model_path": train["base_dir"],
+                                       "adapter_path": train["model"].rsplit("/", 1)[0]
                                        + "/adapter"})
         return ec
-
-    def _train_report(self) -> dict:
-        from proda_ray.workspace.runner import table_producers
-
-        return table_producers(self._ws)[rname("train_metrics", self.round)].report
 
     def _report(self, ctx: StageContext, rows: list[dict], nodes: list[dict],
                 model: str | None, engine_cfg) -> dict:
@@ -180,15 +172,14 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str]) ->
     return out
 
 
-def open_engine(ws: Workspace, engine_json: dict, model: str):
-    """A cached engine for ``engine_json``, a remote model directory downloaded first."""
+def open_engine(ws: Workspace, engine_json: dict):
+    """A cached engine for ``engine_json``, remote model directories downloaded first."""
     from pydantic import TypeAdapter
 
     from proda_ray.engines.base import EngineConfig
-
-    ec = TypeAdapter(EngineConfig).validate_python(engine_json)
     from proda_ray.workspace.storage import localize
 
+    ec = TypeAdapter(EngineConfig).validate_python(engine_json)
     for field in ("model_path", "adapter_path"):  # object-store models: once per node
         value = getattr(ec, field, None)
         if value and "://" in value:
@@ -218,7 +209,7 @@ class _EvalUnit:
         self.ws, self.scratch = ws, scratch
         self.cfg = EvalConfig.model_validate(cfg_json)
         self.model = model
-        self.engine = open_engine(ws, engine_json, model)
+        self.engine = open_engine(ws, engine_json)
 
     def __call__(self, batch: dict) -> dict:
         from proda_ray.engines import Usage

@@ -76,6 +76,13 @@ class StageContext:
     def write_table(self, table: str, data: pa.Table, part: str = "part-00000") -> None:
         self.workspace.write_parquet(posixpath.join(self.table_dir(table), f"{part}.parquet"), data)
 
+    def producer_report(self, table: str) -> dict:
+        """The report of the committed stage that produced ``table`` (e.g. the model a train
+        stage exported, read by eval and debug)."""
+        from proda_ray.workspace.runner import table_producers
+
+        return table_producers(self.workspace)[table].report
+
 
 class Stage(ABC, Generic[C]):
     """Base class of every stage. Subclasses set the class variables and implement ``run``."""

@@ -396,6 +396,27 @@ def kc_show(
         raise typer.Exit(2) from None
 
 
+@app.command("audit")
+def audit_cmd(
+    workspace: WorkspaceOpt,
+    level: Annotated[str, typer.Option(
+        "--level", help="chains | statements | concepts")] = "chains",
+    n: Annotated[int, typer.Option("-n", help="How many nodes.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
+) -> None:
+    """A seeded sample of knowledge nodes with their sources, for a person to judge."""
+    from proda_ray.audit import LEVELS, audit
+
+    if level not in LEVELS:
+        console.print(f"[red]--level must be one of {', '.join(LEVELS)}[/red]")
+        raise typer.Exit(2)
+    try:
+        print(audit(Workspace(workspace), level, n, seed))
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def spec(
     workspace: WorkspaceOpt,

@@ -88,16 +88,18 @@ CHAINS = pa.schema(
         pa.field("negative_constraints", _strs),
         pa.field("steps", _strs, nullable=False),
         pa.field("statement_ids", _strs),
+        pa.field("origin", _str),  # numbered_list | connectives | engine
     ]
 )
 
 STATEMENTS = pa.schema(
     [
         pa.field("statement_id", _str, nullable=False),
-        pa.field("chain_id", _str, nullable=False),
+        pa.field("chain_id", _str),  # null: a statement of the chunk outside any chain
         pa.field("chunk_id", _str, nullable=False),
         pa.field("doc_id", _str, nullable=False),
-        pa.field("step_index", pa.int32()),  # the (i, i+1) step pair it links
+        pa.field("discipline_code", _str),
+        pa.field("step_index", pa.int32()),  # the chain step whose sentence it quotes
         pa.field("subject", _str, nullable=False),
         pa.field("predicate", _str, nullable=False),
         pa.field("object", _str, nullable=False),
@@ -106,6 +108,7 @@ STATEMENTS = pa.schema(
         pa.field("quote_char_start", pa.int64(), nullable=False),
         pa.field("quote_char_end", pa.int64(), nullable=False),
         pa.field("grounding", _str, nullable=False),  # exact | normalized
+        pa.field("origin", _str),  # relation_parse (the miner) | engine
         pa.field("concept_ids", _strs),
     ]
 )
@@ -128,8 +131,10 @@ CONCEPT_MENTIONS = pa.schema(
         pa.field("term", _str, nullable=False),
         pa.field("type", _str),
         pa.field("definition", _str),
+        pa.field("source_quote", _str),  # the verbatim defining sentence or glossary line
+        pa.field("origin", _str),  # the miner's pattern (called, copular, glossary...) | engine
         pa.field("statement_ids", _strs, nullable=False),
-        pa.field("chain_id", _str, nullable=False),
+        pa.field("chain_id", _str),
         pa.field("chunk_id", _str, nullable=False),
         pa.field("discipline_code", _str),
     ]

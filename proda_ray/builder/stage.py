@@ -122,11 +122,13 @@ def _generate(ws: Workspace, paths: dict, scratch: str, cfg: BuildConfig) -> dic
                                                      "domain_context"]).to_pylist()
     meta = {m["chain_id"]: m for m in meta}
     stmts = ws.read_parquet(paths["statements"], columns=[
-        "statement_id", "chain_id", "subject", "predicate", "object", "concept_ids"]
-    ).to_pylist()
+        "statement_id", "chain_id", "discipline_code", "subject", "predicate", "object",
+        "concept_ids"]).to_pylist()
+    domains = {m["discipline_code"]: m["domain_context"] for m in meta.values()}
     for s in stmts:  # discipline and domain name only; the chain's steps are never read
-        m = meta.get(s["chain_id"], {})
-        s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
+        m = meta.get(s["chain_id"]) or {}
+        s["discipline_code"] = s["discipline_code"] or m.get("discipline_code")
+        s["domain"] = m.get("domain_context") or domains.get(s["discipline_code"])
     concepts = ws.read_parquet(paths["concepts"]).to_pylist()
     samples, counters = [], {}
     if "template" in cfg.generators:

@@ -1,11 +1,23 @@
-"""Per-chunk extraction, top-down: L3 chains -> L2 statements -> L1 concept mentions.
+"""Per-chunk extraction: chunk role -> grounded miner -> engine choices -> semantic gates.
 
-Pure of Ray: chunks and an engine in, rows and rejections out. Each level is one batch of
-requests across all chunks of a work unit, so HTTP engines see real concurrency. Every drop
-is a ``Rejection`` with the level (``l3``/``l2``/``l1``) as its step and a reason:
-engine failures (``timeout``, ``connection_error``, ``invalid_json``, ``schema_mismatch``,
-``empty_output``, ``context_overflow``…), ``ungrounded_quote``, ``duplicate_statement``,
-``chain_without_statements``, ``unlinked_term``.
+Pure of Ray: chunks and an engine in, rows and rejections out.
+
+1. Every chunk gets a role (``roles.chunk_role``). Only ``expository`` chunks are mined for
+   chains and statements; ``glossary`` chunks give concepts from their lines; the others are
+   rejected as ``chunk_role_<role>`` (counted, the chunk stays in the corpus).
+2. The miner (``miner.mine``) proposes candidates from the text itself: definitions (L1),
+   relation sentences (L2) and ordered procedures (L3), all verbatim.
+3. The engine chooses: a chain's name among the text's process phrases and each concept's
+   type among the concept types (one short constrained call each; with the local 270M base
+   model this is all it does). Capable engines (``abstractive`` mode) also propose chains,
+   statements and concepts of their own, with the mined candidates as hints.
+4. Every node, mined or generated, passes ``gates``; a failed gate is a counted rejection.
+
+Rejection steps: ``role``, ``l3``, ``l2``, ``l1``, ``extract``; reasons include engine
+failures (``timeout``, ``connection_error``, ``invalid_json``, ``schema_mismatch``…),
+``ungrounded_quote``, ``junk_text``, ``not_noun_phrase``, ``not_verb_phrase``,
+``not_the_relation``, ``contradicts_quote``, ``bad_term``, ``unsupported_definition``,
+``not_a_process``, ``bad_process_name``, ``duplicate_*``.
 """
 
 from __future__ import annotations
@@ -17,13 +29,16 @@ from importlib import resources
 
 from proda_ray.engines import Engine, GenerationRequest, SamplingParams, generate_json
 from proda_ray.ids import make_id
+from proda_ray.knowledge import gates
 from proda_ray.knowledge.config import ExtractConfig
-from proda_ray.knowledge.grounding import locate_quote, phrases, sentences
+from proda_ray.knowledge.grounding import locate_quote
+from proda_ray.knowledge.miner import mine
+from proda_ray.knowledge.roles import chunk_role
 from proda_ray.knowledge.schemas import (
+    CONCEPT_TYPES,
     chains_schema,
-    concepts_fill_schema,
+    choice_schema,
     concepts_schema,
-    pair_statement_schema,
     statements_schema,
 )
 from proda_ray.spec.records import Rejection
@@ -82,255 +97,335 @@ def extract_chunks_safely(chunks: list[dict], engine: Engine, cfg: ExtractConfig
         return merged
 
 
+@dataclass
+class _Work:
+    chunk: dict
+    role: str
+    mined: object
+    chains: list[dict] = field(default_factory=list)
+    statements: list[dict] = field(default_factory=list)
+    concepts: list[dict] = field(default_factory=list)
+
+
 def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Extraction:
     """Extract the knowledge of ``chunks`` (rows of the ``chunks`` table)."""
     out = Extraction()
     params = lambda n: SamplingParams(max_tokens=n, temperature=cfg.temperature,  # noqa: E731
                                       seed=cfg.seed)
-    # --- L3: reasoning chains --------------------------------------------------------------
-    extractive = cfg.extractive()
-    # candidate step sentences, split once per chunk (extractive mode only)
-    step_choices = {c["chunk_id"]: _step_choices(c["text"]) for c in chunks} if extractive else {}
-    if extractive:  # a chunk without real sentences cannot hold an extractive chain
-        for c in chunks:
-            if len(step_choices[c["chunk_id"]]) < 2:
-                out.counters["chunks"] += 1
-                out.rejected.append(_reject(c, "l3", "no_step_sentences: fewer than two "
-                                            "sentences of 6+ words to build a chain from",
-                                            c["chunk_id"], c["text"][:200]))
-        chunks = [c for c in chunks if len(step_choices[c["chunk_id"]]) >= 2]
-    l3_reqs = []
+    work: list[_Work] = []
     for c in chunks:
-        choices = step_choices.get(c["chunk_id"])
-        names = _name_choices(c) if extractive else None
-        schema = chains_schema(cfg.max_chains_per_chunk, cfg.min_steps, cfg.max_steps, choices,
-                               names)
-        l3_reqs.append(GenerationRequest(prompt("l3_chains").replace("{chunk}", c["text"]),
-                                         params(cfg.max_tokens_l3), schema))
-    l3 = generate_json(engine, l3_reqs, cfg.retries)
-    chains: list[tuple[dict, dict]] = []  # (chunk, chain row)
-    for chunk, res in zip(chunks, l3, strict=True):
         out.counters["chunks"] += 1
-        if res.error:
-            out.rejected.append(_reject(chunk, "l3", res.error, chunk["chunk_id"], res.raw))
+        role, why = chunk_role(c["text"], list(c.get("section_path") or []))
+        out.counters[f"role:{role}"] += 1
+        if role not in ("expository", "glossary"):
+            out.rejected.append(_reject(c, "role", f"chunk_role_{role}: {why}", c["chunk_id"],
+                                        c["text"][:200]))
             continue
+        work.append(_Work(c, role, mine(c["text"], list(c.get("section_path") or []), role)))
+
+    # --- L3: mined procedures, named by the engine's choice among the text's phrases --------
+    name_reqs, name_owners = [], []
+    for w in work:
+        for p in w.mined.procedures:
+            steps = [s.text for s in p["steps"]][: cfg.max_steps + 2]
+            names = p["names"]
+            if not names:
+                out.rejected.append(_reject(w.chunk, "l3", "bad_process_name: no phrase of "
+                                            "the text names this process", None,
+                                            " / ".join(steps)))
+                continue
+            p["kept_steps"] = steps
+            if len(names) == 1:
+                p["name"] = names[0]
+                continue
+            listing = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
+            name_reqs.append(GenerationRequest(
+                prompt("l3_name").replace("{steps}", listing), params(48),
+                choice_schema("process_name", names)))
+            name_owners.append(p)
+    for p, res in zip(name_owners, generate_json(engine, name_reqs, cfg.retries),
+                      strict=True):
+        out.counters["engine:name_choices"] += 1
+        out.counters["tokens:l3"] += _tokens(res)
+        p["name"] = res.value["process_name"] if res.value else p["names"][0]
+        if res.error:
+            out.counters["engine:name_fallbacks"] += 1
+    for w in work:
         seen = set()
-        chunk_words = _words(chunk["text"])
-        choices = step_choices.get(chunk["chunk_id"], [])
-        for ch in res.value["chains"]:
-            steps = (_window(choices, ch["first_step"], ch["last_step"], cfg) if extractive
-                     else list(dict.fromkeys(s.strip() for s in ch["steps"] if s.strip())))
+        for p in w.mined.procedures:
+            if "name" not in p:
+                continue
+            steps = p["kept_steps"]
+            err = gates.chain_gate(steps, p["positions"][: len(steps)],
+                                   p["links"][: len(steps)], p["name"], w.chunk["text"])
             key = tuple(s.lower() for s in steps)
-            support = step_support(steps, chunk_words)
-            error = None
-            if len(steps) < cfg.min_steps:
-                error = "too_few_steps: fewer non-empty steps than min_steps"
-            elif key in seen:
-                error = "duplicate_chain: same steps twice"
-            elif support < cfg.min_step_support:
-                error = (f"ungrounded_chain: only {support:.0%} of the steps' words are in "
-                         "the chunk")
-            if error:
-                out.rejected.append(_reject(chunk, "l3", error, None,
-                                            f"{ch['process_name']}: {' / '.join(steps)}"))
+            if not err and key in seen:
+                err = "duplicate_chain: same steps twice"
+            if err:
+                out.rejected.append(_reject(w.chunk, "l3", err, None,
+                                            f"{p['name']}: {' / '.join(steps)}"))
                 continue
             seen.add(key)
-            chain_id = make_id("chain", chunk["chunk_id"], ch["process_name"].strip().lower(),
-                               *steps)
-            chains.append((chunk, {
-                "chain_id": chain_id, "chunk_id": chunk["chunk_id"], "doc_id": chunk["doc_id"],
-                "discipline_code": chunk.get("discipline_code"),
-                "domain_context": chunk.get("discipline"), "process_name": ch["process_name"],
-                "narrative_summary": ch["narrative_summary"],
-                "preconditions": ch["preconditions"],
-                "negative_constraints": ch["negative_constraints"], "steps": steps,
-                "statement_ids": []}))
-    out.counters["chains_proposed"] += len(chains)
+            w.chains.append(_chain_row(w.chunk, p["name"], steps, p, w.mined))
+    if not cfg.extractive():
+        _abstractive_chains(work, engine, cfg, params, out)
 
-    # --- L2: grounded statements -----------------------------------------------------------
-    proposals = (_pair_statements(chains, engine, cfg, params) if extractive
-                 else _chain_statements(chains, engine, cfg, params))
-    kept_chains: list[tuple[dict, dict, list[dict]]] = []
-    for (chunk, chain), (proposed, error, raw) in zip(chains, proposals, strict=True):
-        if error:
-            out.rejected.append(_reject(chunk, "l2", error, chain["chain_id"], raw))
-            continue
-        stmts = _statements(chunk, chain, proposed, out)
-        if not stmts:
-            out.rejected.append(_reject(chunk, "l2", "chain_without_statements: no statement "
-                                        "of this chain was grounded", chain["chain_id"],
-                                        chain["process_name"]))
-            continue
-        chain["statement_ids"] = [s["statement_id"] for s in stmts]
-        kept_chains.append((chunk, chain, stmts))
-        out.chains.append(chain)
-        out.statements += stmts
+    # --- L2: mined relation sentences (+ the engine's, abstractive) ---------------------------
+    for w in work:
+        by_sentence = {}
+        for ch in w.chains:
+            for i, s in enumerate(ch["steps"]):
+                by_sentence.setdefault(s, (ch, i))
+        seen: set = set()
+        for r in w.mined.relations:
+            _add_statement(w, r, by_sentence, seen, out, w.mined.docs.get(r["source_quote"]))
+    if not cfg.extractive():
+        _abstractive_statements(work, engine, cfg, params, out)
+    for w in work:
+        for ch in w.chains:
+            ch["statement_ids"] = [s["statement_id"] for s in w.statements
+                                   if s["chain_id"] == ch["chain_id"]]
 
-    # --- L1: concept mentions --------------------------------------------------------------
-    l1_reqs = []
-    for _chunk, _chain, stmts in kept_chains:
-        if extractive:  # L1 = the statements' subjects and objects; the model defines them
-            terms = _terms(stmts)[: cfg.max_concepts_per_chain]
-            listing = "\n".join(f"- {s['subject']} | {s['predicate']} | {s['object']}"
-                                for s in stmts)
-            l1_reqs.append(GenerationRequest(
-                prompt("l1_fill").replace("{statements}", listing), params(cfg.max_tokens_l1),
-                concepts_fill_schema(terms)))
-            continue
-        listing = "\n".join(f"{i}. {s['subject']} | {s['predicate']} | {s['object']}"
-                            for i, s in enumerate(stmts))
-        l1_reqs.append(GenerationRequest(
-            prompt("l1_concepts").replace("{statements}", listing), params(cfg.max_tokens_l1),
-            concepts_schema(len(stmts), cfg.max_concepts_per_chain)))
-    l1 = generate_json(engine, l1_reqs, cfg.retries)
-    for (chunk, chain, stmts), res in zip(kept_chains, l1, strict=True):
-        if res.error:
-            out.rejected.append(_reject(chunk, "l1", res.error, chain["chain_id"], res.raw))
-            continue
+    # --- L1: mined definitions, typed by the engine ----------------------------------------
+    for w in work:
         named: set[str] = set()
-        for c in res.value["concepts"]:
-            if c["term"].strip().lower() in named:
-                out.rejected.append(_reject(chunk, "l1", "duplicate_concept: the same term "
-                                            "twice for one chain", chain["chain_id"], c["term"]))
+        for d in w.mined.definitions:
+            err = gates.concept_gate(d["term"], d["definition"], d["source_quote"])
+            if not err and d["term"].lower() in named:
+                err = "duplicate_concept: the same term twice in one chunk"
+            if err:
+                out.rejected.append(_reject(w.chunk, "l1", err, None,
+                                            f"{d['term']}: {d['source_quote'][:150]}"))
                 continue
-            named.add(c["term"].strip().lower())
-            cited = c["statements"] if "statements" in c else [  # fill mode: where it is named
-                i for i, s in enumerate(stmts) if c["term"] in (s["subject"], s["object"])]
-            refs = sorted({i for i in cited if 0 <= i < len(stmts)})
-            linked = [stmts[i] for i in refs]
-            names = set().union(*(_words(s["subject"]) | _words(s["object"]) for s in linked)) \
-                if linked else set()
-            if not refs or not (_words(c["term"]) & names):
-                out.rejected.append(_reject(
-                    chunk, "l1", f"unlinked_term: {c['term']!r} is not named in the "
-                    "statements it cites", chain["chain_id"], c["term"]))
-                continue
+            named.add(d["term"].lower())
+            w.concepts.append(dict(d))
+    if not cfg.extractive():
+        _abstractive_concepts(work, engine, cfg, params, out)
+    type_reqs, type_owners = [], []
+    for w in work:
+        todo = [c for c in w.concepts if not c.get("type")]
+        for i in range(0, len(todo), 8):
+            part = todo[i : i + 8]
+            listing = "\n".join(f"- {c['term']}: {c['definition'][:160]}" for c in part)
+            type_reqs.append(GenerationRequest(
+                prompt("l1_types").replace("{concepts}", listing), params(24 * len(part)),
+                _types_schema([c["term"] for c in part])))
+            type_owners.append(part)
+    for part, res in zip(type_owners, generate_json(engine, type_reqs, cfg.retries),
+                         strict=True):
+        out.counters["engine:type_choices"] += 1
+        out.counters["tokens:l1"] += _tokens(res)
+        chosen = [x["type"] for x in res.value["concepts"]] if res.value else []
+        for i, c in enumerate(part):
+            c["type"] = chosen[i] if i < len(chosen) else "concept"
+        if res.error:
+            out.counters["engine:type_fallbacks"] += 1
+    for w in work:
+        for c in w.concepts:
+            pat = re.compile(r"\b" + re.escape(c["term"].lower()) + r"\b")
+            linked = [s["statement_id"] for s in w.statements
+                      if pat.search(s["subject"].lower()) or pat.search(s["object"].lower())]
             out.mentions.append({
-                "term": c["term"].strip(), "type": c["type"], "definition": c["definition"],
-                "statement_ids": [s["statement_id"] for s in linked],
-                "chain_id": chain["chain_id"], "chunk_id": chunk["chunk_id"],
-                "discipline_code": chunk.get("discipline_code")})
+                "term": c["term"], "type": c.get("type") or "concept",
+                "definition": c["definition"], "source_quote": c["source_quote"],
+                "origin": c["origin"], "statement_ids": linked,
+                "chain_id": next((ch["chain_id"] for ch in w.chains
+                                  if c["source_quote"] in ch["steps"]), None),
+                "chunk_id": w.chunk["chunk_id"],
+                "discipline_code": w.chunk.get("discipline_code")})
+        out.chains += w.chains
+        out.statements += w.statements
     for r in out.rejected:
         out.counters[f"rejected:{r.step}:{r.reason}"] += 1
     out.counters["chains"] += len(out.chains)
     out.counters["statements"] += len(out.statements)
     out.counters["mentions"] += len(out.mentions)
+    for key, rows in (("chains", out.chains), ("statements", out.statements),
+                      ("mentions", out.mentions)):
+        out.counters[f"mined:{key}"] += sum(r.get("origin") != "engine" for r in rows)
     return out
 
 
-def _chain_statements(chains, engine, cfg, params) -> list[tuple[list, str | None, str]]:
-    """Abstractive L2: one call per chain, statements for all adjacent step pairs."""
-    reqs = []
-    for chunk, chain in chains:
-        sents = [s.text for s in sentences(chunk["text"])]
-        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(chain["steps"]))
-        text = (prompt("l2_statements").replace("{steps}", steps)
-                .replace("{sentences}", "\n".join(f"- {s}" for s in sents)))
-        schema = statements_schema(len(chain["steps"]),
-                                   sents if cfg.constrain_quotes and sents else None)
-        reqs.append(GenerationRequest(text, params(cfg.max_tokens_l2), schema))
-    return [(r.value["statements"] if r.value else [], r.error, r.raw)
-            for r in generate_json(engine, reqs, cfg.retries)]
+def _tokens(res) -> int:
+    """Tokens this run spent on one JSON result (cached calls cost nothing)."""
+    return sum(c.prompt_tokens + c.completion_tokens for c in res.results if not c.cached)
 
 
-def _pair_statements(chains, engine, cfg, params) -> list[tuple[list, str | None, str]]:
-    """Extractive L2: one call per adjacent step pair; the subject is a phrase of step i,
-    the object a phrase of step i+1, the quote one of the two (chunk) sentences."""
+def _chain_row(chunk: dict, name: str, steps: list[str], cand: dict, mined) -> dict:
+    pre, neg = [], []
+    lo = min(cand["positions"]) - 2
+    hi = max(cand["positions"]) + 2
+    for k, s in enumerate(mined.sentences):
+        if not (lo <= k <= hi) or s.text in steps:
+            continue
+        low = s.text.lower()
+        if re.search(r"\b(requires?|must|needs?|only if|depends? on|in the presence of)\b",
+                     low) and not gates.junk_text(s.text):
+            pre.append(s.text)
+        if re.search(r"\b(cannot|can't|does not|do not|never|without|unless)\b", low) and \
+                not gates.junk_text(s.text):
+            neg.append(s.text)
+    context = next((t for t in cand.get("context", []) if t and t not in steps), "")
+    return {
+        "chain_id": make_id("chain", chunk["chunk_id"], name.strip().lower(), *steps),
+        "chunk_id": chunk["chunk_id"], "doc_id": chunk["doc_id"],
+        "discipline_code": chunk.get("discipline_code"), "domain_context": chunk.get(
+            "discipline"), "process_name": name, "narrative_summary": context,
+        "preconditions": pre[:3], "negative_constraints": neg[:3], "steps": steps,
+        "statement_ids": [], "origin": cand.get("origin", "engine")}
+
+
+def _add_statement(w: _Work, r: dict, by_sentence: dict, seen: set, out: Extraction,
+                   doc=None) -> None:
+    s, p, o, quote = (r[k].strip() for k in ("subject", "predicate", "object",
+                                             "source_quote"))
+    out.counters["statements_proposed"] += 1
+    where = locate_quote(quote, w.chunk["text"])
+    key = (s.lower(), p.lower(), o.lower())
+    if where is None:
+        err = "ungrounded_quote: the quote is not in the chunk text"
+    else:
+        err = gates.statement_gate(s, p, o, quote, doc)
+    if not err and key in seen:
+        err = "duplicate_statement: same triple twice in one chunk"
+    if err:
+        out.rejected.append(_reject(w.chunk, "l2", err, None, f"{s} | {p} | {o} | {quote}"))
+        return
+    seen.add(key)
+    start, end, how = where
+    out.counters[f"grounding:{how}"] += 1
+    quote_text = w.chunk["text"][start:end]
+    ch, step = by_sentence.get(quote_text, (None, None))
+    w.statements.append({
+        "statement_id": make_id("stmt", w.chunk["chunk_id"], quote_text, *key),
+        "chain_id": ch["chain_id"] if ch else None, "chunk_id": w.chunk["chunk_id"],
+        "doc_id": w.chunk["doc_id"], "discipline_code": w.chunk.get("discipline_code"),
+        "step_index": step, "subject": s, "predicate": p, "object": o,
+        "source_quote": quote_text, "quote_char_start": start, "quote_char_end": end,
+        "grounding": how, "origin": r.get("origin", "engine"), "concept_ids": []})
+
+
+# --- abstractive mode (capable engines): the engine proposes, the same gates decide --------
+
+def _snap(step: str, sents: list) -> int | None:
+    """Index of the chunk sentence a generated step restates (>= 60% of its words)."""
+    sw = _words(step)
+    best, score = None, 0.0
+    for i, s in enumerate(sents):
+        share = len(sw & _words(s.text)) / max(1, len(sw))
+        if share > score:
+            best, score = i, share
+    return best if score >= 0.6 else None
+
+
+def _abstractive_chains(work, engine, cfg, params, out) -> None:
     reqs, owners = [], []
-    for ci, (_chunk, chain) in enumerate(chains):
-        steps = chain["steps"]
-        for i in range(len(steps) - 1):
-            subj, obj = phrases(steps[i]), phrases(steps[i + 1])
-            if not subj or not obj:
+    for w in work:
+        if w.role != "expository":
+            continue
+        hints = "\n".join(f"- {p.get('name', '?')}: " + " / ".join(s.text for s in p["steps"])
+                          for p in w.mined.procedures)
+        text = prompt("l3_chains").replace("{chunk}", w.chunk["text"] + (
+            f"\n\nCandidate processes found in the text:\n{hints}" if hints else ""))
+        reqs.append(GenerationRequest(text, params(cfg.max_tokens_l3), chains_schema(
+            cfg.max_chains_per_chunk, cfg.min_steps, cfg.max_steps)))
+        owners.append(w)
+    for w, res in zip(owners, generate_json(engine, reqs, cfg.retries), strict=True):
+        if res.error:
+            out.rejected.append(_reject(w.chunk, "l3", res.error, w.chunk["chunk_id"], res.raw))
+            continue
+        have = {tuple(c["steps"]) for c in w.chains}
+        for ch in res.value["chains"]:
+            idx = [_snap(s, w.mined.sentences) for s in ch["steps"]]
+            if any(i is None for i in idx):
+                out.rejected.append(_reject(w.chunk, "l3", "not_a_process: a step restates "
+                                            "no sentence of the chunk", None,
+                                            f"{ch['process_name']}: {' / '.join(ch['steps'])}"))
                 continue
-            text = (prompt("l2_pair").replace("{first}", steps[i])
-                    .replace("{second}", steps[i + 1]))
-            reqs.append(GenerationRequest(text, params(min(cfg.max_tokens_l2, 160)),
-                                          pair_statement_schema(subj, obj, [steps[i],
-                                                                            steps[i + 1]])))
-            owners.append((ci, i))
-    found: list[list] = [[] for _ in chains]
-    errors: list[list[str]] = [[] for _ in chains]
-    for (ci, i), r in zip(owners, generate_json(engine, reqs, cfg.retries), strict=True):
-        if r.value:
-            found[ci].append({**r.value, "step": i})
-        else:
-            errors[ci].append(r.error or "empty_output: no statement")
-    # a chain fails as a whole only when every one of its pairs failed
-    return [(found[ci], errors[ci][0] if errors[ci] and not found[ci] else None,
-             "; ".join(errors[ci])) for ci in range(len(chains))]
+            steps = [w.mined.sentences[i].text for i in idx]
+            links = [""] + ["engine"] * (len(steps) - 1)
+            # a capable engine may join sentences the miner did not: the steps must still be
+            # whole sentences in source order, and the name a process phrase of the text
+            err = gates.chain_gate(steps, idx, links, ch["process_name"], w.chunk["text"])
+            if not err and tuple(steps) in have:
+                err = "duplicate_chain: same steps twice"
+            if err:
+                out.rejected.append(_reject(w.chunk, "l3", err, None,
+                                            f"{ch['process_name']}: {' / '.join(steps)}"))
+                continue
+            have.add(tuple(steps))
+            w.chains.append(_chain_row(w.chunk, ch["process_name"], steps,
+                                       {"positions": idx, "origin": "engine"}, w.mined))
 
 
-def _step_choices(text: str, limit: int = 60) -> list[str]:
-    """Sentences that can be steps: real sentences (>= 6 words, terminal punctuation)."""
-    return [x.text for x in sentences(text)
-            if len(x.text.split()) >= 6 and x.text.rstrip("\"')]").endswith((".", "!", "?"))
-            ][:limit]
+def _abstractive_statements(work, engine, cfg, params, out) -> None:
+    reqs, owners = [], []
+    for w in work:
+        for ch in w.chains:
+            sents = [s.text for s in w.mined.sentences]
+            steps = "\n".join(f"{i}. {s}" for i, s in enumerate(ch["steps"]))
+            text = (prompt("l2_statements").replace("{steps}", steps)
+                    .replace("{sentences}", "\n".join(f"- {s}" for s in sents)))
+            reqs.append(GenerationRequest(text, params(cfg.max_tokens_l2), statements_schema(
+                len(ch["steps"]), sents if cfg.constrain_quotes and sents else None)))
+            owners.append((w, ch))
+    for (w, ch), res in zip(owners, generate_json(engine, reqs, cfg.retries), strict=True):
+        if res.error:
+            out.rejected.append(_reject(w.chunk, "l2", res.error, ch["chain_id"], res.raw))
+            continue
+        by_sentence = {s: (ch, i) for i, s in enumerate(ch["steps"])}
+        seen = {(s["subject"].lower(), s["predicate"].lower(), s["object"].lower())
+                for s in w.statements}
+        for st in res.value["statements"]:
+            _add_statement(w, {**st, "origin": "engine"}, by_sentence, seen, out)
 
 
-def _name_choices(chunk: dict, limit: int = 40) -> list[str]:
-    """Process names a small model may choose: the chunk's headings, then its phrases."""
-    names = [h for h in (chunk.get("section_path") or []) if h]
-    for sent in sentences(chunk["text"])[:12]:
-        names += [p for p in phrases(sent.text) if len(p.split()) >= 2]
-    return list(dict.fromkeys(names))[:limit] or ["(unnamed process)"]
+def _abstractive_concepts(work, engine, cfg, params, out) -> None:
+    reqs, owners = [], []
+    for w in work:
+        if not w.statements:
+            continue
+        listing = "\n".join(f"{i}. {s['subject']} | {s['predicate']} | {s['object']}"
+                            for i, s in enumerate(w.statements))
+        reqs.append(GenerationRequest(
+            prompt("l1_concepts").replace("{statements}", listing), params(cfg.max_tokens_l1),
+            concepts_schema(len(w.statements), cfg.max_concepts_per_chain)))
+        owners.append(w)
+    for w, res in zip(owners, generate_json(engine, reqs, cfg.retries), strict=True):
+        if res.error:
+            out.rejected.append(_reject(w.chunk, "l1", res.error, w.chunk["chunk_id"], res.raw))
+            continue
+        named = {c["term"].lower() for c in w.concepts}
+        for c in res.value["concepts"]:
+            term = c["term"].strip()
+            # the definition must be supported by a sentence of the chunk that names the term
+            source = max((s.text for s in w.mined.sentences if term.lower() in s.text.lower()),
+                         key=lambda t: len(_words(t) & _words(c["definition"])), default="")
+            err = gates.concept_gate(term, c["definition"], source)
+            if not err and term.lower() in named:
+                err = "duplicate_concept: the same term twice in one chunk"
+            if err:
+                out.rejected.append(_reject(w.chunk, "l1", err, None,
+                                            f"{term}: {c['definition'][:150]}"))
+                continue
+            named.add(term.lower())
+            w.concepts.append({"term": term, "type": c["type"], "definition": c["definition"],
+                               "source_quote": source, "origin": "engine"})
 
 
-def _terms(stmts: list[dict]) -> list[str]:
-    """Subjects and objects in order of first appearance, case-insensitively unique."""
-    seen: dict[str, str] = {}
-    for s in stmts:
-        for t in (s["subject"], s["object"]):
-            seen.setdefault(t.lower(), t)
-    return list(seen.values())
-
-
-def _window(choices: list[str], first: str, last: str, cfg: ExtractConfig) -> list[str]:
-    """The sentences from ``first`` to ``last`` (text order), within [min_steps, max_steps]."""
-    a, b = sorted((choices.index(first), choices.index(last)))
-    b = max(b, min(len(choices) - 1, a + cfg.min_steps - 1))
-    return choices[a : min(b + 1, a + cfg.max_steps)]
+def _types_schema(terms: list[str]) -> dict:
+    items = [{"type": "object", "properties": {"term": {"const": t}, "type": {
+        "type": "string", "enum": CONCEPT_TYPES}}, "required": ["term", "type"],
+        "additionalProperties": False} for t in terms]
+    return {"type": "object", "properties": {"concepts": {
+        "type": "array", "prefixItems": items, "items": False, "minItems": len(terms),
+        "maxItems": len(terms)}}, "required": ["concepts"], "additionalProperties": False}
 
 
 def step_support(steps: list[str], chunk_words: set[str]) -> float:
     """Mean share of each step's content words that occur in the chunk."""
     shares = [len(w & chunk_words) / len(w) for w in map(_words, steps) if w]
     return sum(shares) / len(shares) if shares else 0.0
-
-
-def _statements(chunk: dict, chain: dict, proposed: list[dict], out: Extraction) -> list[dict]:
-    rows, seen = [], set()
-    n = len(chain["steps"])
-    for st in proposed:
-        out.counters["statements_proposed"] += 1
-        s, p, o = (st[k].strip() for k in ("subject", "predicate", "object"))
-        key = (s.lower(), p.lower(), o.lower())
-        where = locate_quote(st["source_quote"], chunk["text"])
-        if not (0 <= st["step"] < n - 1) or not (s and p and o):
-            reason = "invalid_statement: empty field or step out of range"
-        elif s.lower() == o.lower():
-            reason = "self_loop: the subject and the object are the same"
-        elif where is None:
-            reason = "ungrounded_quote: the quote is not in the chunk text"
-        elif not (_words(s) | _words(o)) & _words(st["source_quote"]):
-            reason = "quote_mismatch: the quote names neither the subject nor the object"
-        elif key in seen:
-            reason = "duplicate_statement: same triple twice in one chain"
-        else:
-            seen.add(key)
-            start, end, how = where
-            out.counters[f"grounding:{how}"] += 1
-            rows.append({
-                "statement_id": make_id("stmt", chain["chain_id"], str(st["step"]), *key),
-                "chain_id": chain["chain_id"], "chunk_id": chunk["chunk_id"],
-                "doc_id": chunk["doc_id"], "step_index": st["step"], "subject": s,
-                "predicate": p, "object": o, "source_quote": chunk["text"][start:end],
-                "quote_char_start": start, "quote_char_end": end, "grounding": how,
-                "concept_ids": []})
-            continue
-        out.rejected.append(_reject(chunk, "l2", reason, chain["chain_id"],
-                                    f"{s} | {p} | {o} | {st['source_quote']}"))
-    return rows
 
 
 def _reject(chunk: dict, step: str, err: str, node_id: str | None, raw: str | None

@@ -124,7 +124,9 @@ def kc_index(chains: list[dict], statements: list[dict], concepts: list[dict]) -
     for chunk_id, doc_id in chunk_docs:
         link(chunk_id, "chunk", "of_document", "has_chunk", doc_id, "document")
     for s in statements:
-        link(s["chain_id"], "chain", "has_statement", "in_chain", s["statement_id"], "statement")
+        if s["chain_id"]:
+            link(s["chain_id"], "chain", "has_statement", "in_chain", s["statement_id"],
+                 "statement")
         link(s["statement_id"], "statement", "quotes_chunk", "grounds_statement", s["chunk_id"],
              "chunk")
     for c in concepts:
@@ -138,7 +140,7 @@ def graph_qa(chains: list[dict], statements: list[dict], concepts: list[dict]) -
     """Orphans, dangling links, largest-component ratio and degrees of the L1-L2-L3 graph."""
     chain_ids = {c["chain_id"] for c in chains}
     stmt_ids = {s["statement_id"] for s in statements}
-    dangling = sum(s["chain_id"] not in chain_ids for s in statements)
+    dangling = sum(bool(s["chain_id"]) and s["chain_id"] not in chain_ids for s in statements)
     dangling += sum(sid not in stmt_ids for c in chains for sid in c["statement_ids"])
     dangling += sum(sid not in stmt_ids for c in concepts for sid in c["statement_ids"])
     nodes = list(chain_ids | stmt_ids | {c["concept_id"] for c in concepts})
@@ -159,6 +161,7 @@ def graph_qa(chains: list[dict], statements: list[dict], concepts: list[dict]) -
         "dangling_links": dangling,
         "orphans": {
             "chains_without_statements": sum(not c["statement_ids"] for c in chains),
+            "statements_outside_chains": sum(not s["chain_id"] for s in statements),
             "statements_without_concepts": sum(sid not in per_stmt for sid in stmt_ids),
             "concepts_without_statements": sum(not c["statement_ids"] for c in concepts),
         },

@@ -112,29 +112,7 @@ def concepts_schema(n_statements: int, max_concepts: int, terms: list[str] | Non
         "required": ["concepts"], "additionalProperties": False}
 
 
-@_alphabetical
-def pair_statement_schema(subjects: list[str], objects: list[str], quotes: list[str]) -> dict:
-    """Extractive L2: one statement linking step i (subjects) to step i+1 (objects)."""
-    return {"type": "object", "properties": {
-        "subject": {"type": "string", "enum": subjects},
-        "predicate": _s(40, 2),
-        "object": {"type": "string", "enum": objects},
-        "source_quote": {"type": "string", "enum": quotes}},
-        "required": ["subject", "predicate", "object", "source_quote"],
-        "additionalProperties": False}
-
-
-@_alphabetical
-def concepts_fill_schema(terms: list[str]) -> dict:
-    """Extractive L1: the terms are fixed (the statements' subjects and objects, one per
-    position); the model only fills in each one's type and definition."""
-    items = [{"type": "object", "properties": {
-        "term": {"const": t},
-        "type": {"type": "string", "enum": CONCEPT_TYPES},
-        "definition": _s(200, 8)},
-        "required": ["term", "type", "definition"], "additionalProperties": False}
-        for t in terms]
-    return {"type": "object", "properties": {"concepts": {
-        "type": "array", "prefixItems": items, "items": False,
-        "minItems": len(terms), "maxItems": len(terms)}},
-        "required": ["concepts"], "additionalProperties": False}
+def choice_schema(key: str, choices: list[str]) -> dict:
+    """One choice among ``choices`` (a constrained list a small model can pick from)."""
+    return {"type": "object", "properties": {key: {"type": "string", "enum": choices}},
+            "required": [key], "additionalProperties": False}

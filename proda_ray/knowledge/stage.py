@@ -21,8 +21,10 @@ import ray
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.knowledge.config import ExtractConfig
 from proda_ray.knowledge.extract import extract_chunks_safely
+from proda_ray.knowledge.roles import chunk_role
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import CHAINS, CONCEPT_MENTIONS, REJECTED, STATEMENTS
+from proda_ray.spec.records import Rejection
 from proda_ray.spec.shards import rejected_table
 from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
@@ -78,9 +80,27 @@ class ExtractStage(Stage[ExtractConfig]):
         configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         chunks_rel = ctx.inputs["chunks"].path
-        narrow = ws.read_parquet(chunks_rel, columns=["chunk_id", "discipline_code",
-                                                      "discipline"])
-        selected = select_chunks(*(narrow.column(i).to_pylist() for i in range(3)), cfg)
+        t0 = time.perf_counter()
+        roles = ray.get(_roles.remote(ws, chunks_rel, ctx.scratch))
+        res.timings_s["roles"] = time.perf_counter() - t0
+        wanted = set(cfg.disciplines or [])
+        considered = [r for r in roles if not wanted or r["discipline_code"] in wanted
+                      or r["discipline"] in wanted]
+        res.report["chunk_roles"] = dict(Counter(r["role"] for r in considered))
+        # only expository chunks are extracted (glossaries too when no limit is set); the
+        # rest are rejections with their role as the reason, and stay in the corpus
+        extractable = ("expository",) if cfg.limit is not None else ("expository", "glossary")
+        rejected = [r for r in considered if r["role"] not in extractable]
+        ws.write_parquet(posixpath.join("tables", "extraction.rejected", ctx.fingerprint,
+                                        "roles.parquet"), rejected_table([
+            Rejection(r["source_path"], "role", f"chunk_role_{r['role']}", detail=r["why"],
+                      id=r["chunk_id"]) for r in rejected]).cast(REJECTED))
+        for r in rejected:
+            res.rejected["extraction.rejected"][f"role:chunk_role_{r['role']}"] += 1
+        keep = [r for r in considered if r["role"] in extractable]
+        selected = select_chunks([r["chunk_id"] for r in keep],
+                                 [r["discipline_code"] for r in keep],
+                                 [r["discipline"] for r in keep], cfg)
         size = cfg.chunks_per_unit()
         units = [{"key": f"u{i // size:06d}", "chunk_ids": ",".join(selected[i : i + size])}
                  for i in range(0, len(selected), size)]
@@ -108,7 +128,13 @@ class ExtractStage(Stage[ExtractConfig]):
         for t in (*OUTPUTS, "extraction.rejected"):
             res.outputs[t] = ctx.table_info(t)
         proposed = res.counters.get("statements_proposed", 0)
-        res.report = {
+        c = res.counters
+        res.report.update({
+            "mined_share": {k: round(c.get(f"mined:{k}", 0) / c[k], 4) if c.get(k) else None
+                            for k in ("chains", "statements", "mentions")},
+            "per_expository_chunk": {
+                k: round(c.get(k, 0) / max(1, c.get("role:expository", 0)), 3)
+                for k in ("chains", "statements", "mentions")},
             "grounding": {
                 "proposed": proposed, "kept": res.counters.get("statements", 0),
                 "kept_rate": round(res.counters.get("statements", 0) / proposed, 4)
@@ -118,8 +144,27 @@ class ExtractStage(Stage[ExtractConfig]):
             "tokens_per_chunk": round((res.usage.prompt_tokens + res.usage.completion_tokens)
                                       / max(1, res.counters.get("chunks", 0)), 1)
             if run.ran else None,
-        }
+        })
         return res
+
+
+@ray.remote(num_cpus=1)
+def _roles(ws: Workspace, chunks_rel: str, scratch: str) -> list[dict]:
+    """The role of every chunk (``roles.chunk_role``), computed once per stage run."""
+    marker = posixpath.join(scratch, "roles.json")
+    if ws.exists(marker):
+        return ws.read_json(marker)["roles"]
+    out = []
+    cols = ["chunk_id", "text", "section_path", "discipline_code", "discipline",
+            "source_path"]
+    for batch in ws.iter_parquet_batches(chunks_rel, columns=cols, batch_size=1024):
+        for row in batch.to_pylist():
+            role, why = chunk_role(row["text"], list(row["section_path"] or []))
+            out.append({"chunk_id": row["chunk_id"], "discipline_code": row["discipline_code"],
+                        "discipline": row["discipline"], "source_path": row["source_path"],
+                        "role": role, "why": why})
+    ws.write_json(marker, {"roles": out})
+    return out
 
 
 @ray.remote(num_cpus=1)

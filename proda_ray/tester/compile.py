@@ -54,7 +54,7 @@ def pools(chains: list[dict], statements: list[dict], per_discipline: int = 400,
         d = by_disc.setdefault(c.get("discipline_code") or "", {"steps": [], "statements": []})
         d["steps"] += [[c["chain_id"], s] for s in c["steps"]]
     for s in sorted(statements, key=lambda s: s["statement_id"]):
-        d = by_disc.setdefault(chain_disc.get(s["chain_id"], ""),
+        d = by_disc.setdefault(chain_disc.get(s["chain_id"]) or s.get("discipline_code") or "",
                                {"steps": [], "statements": []})
         d["statements"].append({k: s[k] for k in ("chain_id", "subject", "predicate",
                                                   "object")})

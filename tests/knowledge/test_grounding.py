@@ -1,7 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proda_ray.knowledge.grounding import locate_quote, phrases, sentences
+from proda_ray.knowledge.grounding import locate_quote
+from proda_ray.knowledge.text import sentences
 
 TEXT = ("Heat flows  from hot objects to cold ones.\nThe “metal rod” warms — slowly! "
         "Conduction needs contact between particles.")
@@ -25,15 +26,7 @@ def test_sentence_spans_are_verbatim(parts):
         assert locate_quote(s.text, text) is not None
 
 
-def test_phrases_are_verbatim_substrings():
-    sent = "The enzyme rubisco attaches carbon dioxide from the air to a five-carbon sugar."
-    ps = phrases(sent)
-    assert "carbon dioxide" in ps and "five-carbon sugar" in ps
-    assert all(p in sent for p in ps)
-    assert "the" not in [p.lower() for p in ps]
-
-
-def test_chunk_without_sentences_is_rejected_without_a_call():
+def test_a_table_chunk_is_rejected_for_its_role_without_a_call():
     from proda_ray.engines import GenerationResult
     from proda_ray.knowledge.config import ExtractConfig
     from proda_ray.knowledge.extract import extract_chunks_safely
@@ -43,7 +36,7 @@ def test_chunk_without_sentences_is_rejected_without_a_call():
                    "text": "a | b | c\n1 | 2 | 3\n4 | 5 | 6", "section_path": []}
     eng = Scripted([GenerationResult("unused")])
     ex = extract_chunks_safely([table_chunk], eng, ExtractConfig())
-    assert [r.reason for r in ex.rejected] == ["no_step_sentences"]
+    assert [r.reason for r in ex.rejected] == ["chunk_role_tables"]
     assert eng.seeds == [] and ex.counters["chunks"] == 1
 
 
@@ -57,7 +50,8 @@ def test_an_unexpected_error_costs_only_its_chunk():
             raise ValueError("boom")
 
     chunk = {"chunk_id": "chunk-e", "doc_id": "doc-e", "source_path": "x", "section_path": [],
-             "text": "Heat flows from hot objects to cold objects by conduction. " * 3}
+             "text": "Heat transfer through direct contact between particles is called "
+                     "conduction. " + "Heat flows from hot objects to cold objects. " * 3}
     ex = extract_chunks_safely([chunk, {**chunk, "chunk_id": "chunk-f"}], Exploding([]),
                                ExtractConfig())
     assert [r.reason for r in ex.rejected] == ["extract_error", "extract_error"]

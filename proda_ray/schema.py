@@ -136,6 +136,7 @@ CONCEPT_MENTIONS = pa.schema(
         pa.field("statement_ids", _strs, nullable=False),
         pa.field("chain_id", _str),
         pa.field("chunk_id", _str, nullable=False),
+        pa.field("doc_id", _str),
         pa.field("discipline_code", _str),
     ]
 )

@@ -26,16 +26,35 @@ from tests.conftest import OPENSTAX
 pytestmark = pytest.mark.slow
 
 
+SEQUENCE = re.compile(r"(?:^|\. )(?:[Nn]ext|[Tt]hen|[Ff]inally|As a result|This causes|"
+                      r"Once|In turn)\b", re.M)
+
+
+def _process_paragraph(paras: list[str]) -> int | None:
+    """The first paragraph of running text that tells a sequence (two connectives)."""
+    return next((k for k, p in enumerate(paras) if len(SEQUENCE.findall(p)) >= 2
+                 and len(p.split()) > 60 and not paras[k - 1].startswith("Solution")), None)
+
+
+def _window(text: str) -> str:
+    """The paragraphs around the first one that tells a sequence (7 at most)."""
+    paras = text.split("\n\n")
+    i = _process_paragraph(paras)
+    return "\n\n".join(paras[max(0, i - 3) : i + 4])
+
+
 def corpus(tmp_path: Path) -> Path:
-    """Six OpenStax pages from two disciplines (physics, microbiology), as JSONL."""
+    """Eight OpenStax pages from two disciplines (microbiology, psychology), as JSONL: the
+    first pages that describe processes (sequence connectives), cut to the paragraphs around
+    one, since the benchmark is compiled from the processes the miner finds."""
     out = tmp_path / "corpus" / "openstax-slice.jsonl"
     out.parent.mkdir()
     rows = []
-    for book in ("001_physics", "006_microbiology"):
+    for book in ("006_microbiology", "015_psychology-2e"):
         with gzip.open(OPENSTAX / f"{book}.jsonl.gz", "rt") as f:
             docs = [json.loads(line) for line in f]
-        docs = [d for d in docs if 1500 < len(d["text"]) < 6000][:3]
-        rows += [{"id": d["id"], "title": d["title"], "text": d["text"],
+        docs = [d for d in docs if _process_paragraph(d["text"].split("\n\n"))][:4]
+        rows += [{"id": d["id"], "title": d["title"], "text": _window(d["text"]),
                   "discipline_code": d["discipline_code"], "discipline": d["discipline"]}
                  for d in docs]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -57,7 +76,7 @@ def test_two_rounds_killed_and_resumed_with_an_honest_report(tmp_path):
     ws = Workspace(tmp_path / "ws")
     proda = str(Path(sys.executable).with_name("proda"))
     cmd = [proda, "run", "-w", ws.uri, "-c", str(corpus(tmp_path)), "--preset", "cpu-tiny",
-           "--rounds", "2", "-q", "--set", "extract.limit=8", "--set", "spec.chunk.max_tokens=256",
+           "--rounds", "2", "-q", "--set", "spec.chunk.max_tokens=384",
            "--set", "train.max_steps=40", "--set", "bench.test_fraction=0.4"]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
 

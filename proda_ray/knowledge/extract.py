@@ -231,7 +231,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                 "origin": c["origin"], "statement_ids": linked,
                 "chain_id": next((ch["chain_id"] for ch in w.chains
                                   if c["source_quote"] in ch["steps"]), None),
-                "chunk_id": w.chunk["chunk_id"],
+                "chunk_id": w.chunk["chunk_id"], "doc_id": w.chunk.get("doc_id"),
                 "discipline_code": w.chunk.get("discipline_code")})
         out.chains += w.chains
         out.statements += w.statements

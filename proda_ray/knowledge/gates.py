@@ -79,6 +79,15 @@ _STATE_NOUNS = {"motion", "deviation", "arrangement", "position", "condition", "
                 "ring", "king", "spring", "morning", "evening", "ceiling", "wing", "setting",
                 "thinking", "feeling", "understanding", "reasoning", "being", "earning",
                 "earnings", "saving", "savings", "pricing", "wiring", "mixing"}
+_REASONING = re.compile(
+    r"\b(?:would have|we (?:now )?know|we (?:can )?expect|we can (?:calculate|determine|use|"
+    r"say|conclude)|suggests? that|shows? that|ruled out|evidence|hypothes\w*|if so|"
+    r"in other words|for example|for instance|imagine|suppose)\b", re.I)
+_BARE_PROCESS_WORDS = {"process", "processes", "steps", "stages", "phases", "method",
+                       "mechanism", "procedure", "sequence", "series", "approach", "technique",
+                       "model", "strategy", "change", "test", "analysis", "response", "flow",
+                       "cycle", "reaction", "reactions", "development", "growth", "production",
+                       "formation", "transition", "experiment", "calculation", "measurement"}
 NEGATIONS = {"not", "n't", "no", "never", "cannot", "without", "neither", "nor", "none"}
 POLARITY = [("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"),
             ("increasing", "decreasing"), ("raise", "lower"), ("more", "less"),
@@ -177,7 +186,7 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
             return f"not_noun_phrase: the {role} {p!r} is vague"
         if set(lw) & {"this", "that", "these", "those", "such"}:
             return f"not_noun_phrase: the {role} {p!r} refers to its context"
-    if subject.strip()[:1].isdigit():
+    if subject.strip()[:1].isdigit() or words(subject)[:1] and words(subject)[0] in _NUMBERS:
         return f"not_noun_phrase: the subject {subject!r} is a specific quantity, not a kind"
     if set(words(predicate)) & set(words(subject)) - {"is", "are"}:
         return f"not_verb_phrase: {predicate!r} contains the subject"
@@ -209,8 +218,8 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
                 f"{predicate!r}")
     if head.lemma_.lower() in _FIGURE_VERBS:
         return f"junk_text: {predicate!r} describes a figure, not the domain"
-    if any(c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in _CONDITIONS
-                                       for m in c.children) for c in head.children):
+    if any(t.dep_ in ("mark", "advmod") and t.lower_ in _CONDITIONS and
+           (head in t.ancestors) for t in doc):
         return (f"conditional: in the quote {predicate!r} holds only under a condition the "
                 "statement drops")
     if head.tag_ == "VBD" or (head.tag_ == "VBG" and any(
@@ -230,6 +239,8 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
     return None
 
 
+_NUMBERS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+            "hundred", "thousand", "million", "billion", "half", "twice"}
 _CONDITIONS = {"if", "unless", "when", "whenever", "once", "provided", "until"}
 _FIGURE_VERBS = {"show", "omit", "illustrate", "depict", "label", "draw", "picture", "see",
                  "plot", "sketch", "display"}
@@ -309,6 +320,10 @@ def process_name_ok(name: str, text: str) -> str | None:
     w = words(n)
     if not w or len(w) > 8:
         return f"bad_process_name: {n!r}"
+    if w[0] in PRONOUNS or w[0] in _DESCRIPTIVE:
+        return f"bad_process_name: {n!r} refers to its context"
+    if len(w) == 1 and w[0] in _BARE_PROCESS_WORDS:
+        return f"bad_process_name: {n!r} alone does not say which process"
     head = w[-1]
     if not (set(w) & PROCESS_HEADS or (head.endswith(_PROCESS_SUFFIX) and
                                        head not in _STATE_NOUNS)) or head in PRONOUNS:
@@ -327,9 +342,15 @@ def chain_gate(steps: list[str], positions: list[int], links: list[str], name: s
     for s in steps:
         if _find(s, text) < 0:
             return f"not_a_process: a step is not a sentence of the chunk: {s[:50]!r}"
-        junk = junk_text(s)
+        if re.match(r"\s*(?:Figure|Fig\.|Table)\b", s):
+            return f"junk_text: a figure caption as a step: {s[:50]!r}"
+        junk = junk_text(s, allow_figref=True)  # "(Figure)" inside a real sentence is fine
         if junk:
             return junk
+    argued = [s for s in steps if _REASONING.search(s)]
+    if argued or sum(s.lstrip().lower().startswith("if ") for s in steps) >= 2:
+        return ("not_a_process: an argument or a hypothetical, not a sequence of events: "
+                f"{(argued or steps)[0][:50]!r}")
     missing = sum(1 for x in links[1:] if not x)
     if missing:
         return f"not_a_process: {missing} steps follow the one before without a connective"

@@ -72,6 +72,28 @@ def _pick(values: list[str]) -> str:
     return min(counts, key=lambda v: (-counts[v], len(v), v))
 
 
+def link_mentions(mentions: list[dict], statements: list[dict]) -> int:
+    """Link each concept mention to the statements of its document whose subject or object
+    names the term (whole words, normalized): a glossary concept or one defined in another
+    chunk joins the statements that use it. Returns the number of links added."""
+    by_doc: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for st in statements:
+        by_doc[st["doc_id"]].append((st["statement_id"], normalize_term(st["subject"]),
+                                     normalize_term(st["object"])))
+    added = 0
+    for m in mentions:
+        term = normalize_term(m["term"])
+        if not term or not m.get("doc_id"):
+            continue
+        pat = re.compile(r"\b" + re.escape(term) + r"\b")
+        have = set(m["statement_ids"] or [])
+        new = [sid for sid, subj, obj in by_doc.get(m["doc_id"], ())
+               if sid not in have and (pat.search(subj) or pat.search(obj))]
+        m["statement_ids"] = sorted(have | set(new))
+        added += len(new)
+    return added
+
+
 def merge_concepts(mentions: list[dict], threshold: float, embed=None) -> list[dict]:
     keys = [normalize_term(m["term"]) for m in mentions]
     root = cluster_terms([k for k in keys if k], threshold, embed)

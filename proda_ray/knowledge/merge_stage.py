@@ -8,7 +8,7 @@ import time
 import pyarrow as pa
 
 from proda_ray.knowledge.config import MergeConfig
-from proda_ray.knowledge.merge import graph_qa, kc_index, merge_concepts
+from proda_ray.knowledge.merge import graph_qa, kc_index, link_mentions, merge_concepts
 from proda_ray.schema import CHAINS, CONCEPTS, KC_INDEX, STATEMENTS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 
@@ -28,6 +28,7 @@ class MergeStage(Stage[MergeConfig]):
         chains = sorted(read("extracted_chains"), key=lambda c: c["chain_id"])
         statements = sorted(read("extracted_statements"), key=lambda s: s["statement_id"])
         mentions = read("concept_mentions")
+        linked = link_mentions(mentions, statements)
         concepts = merge_concepts(mentions, self.config.similarity_threshold)
         by_stmt: dict[str, list[str]] = {}
         for c in concepts:
@@ -43,6 +44,7 @@ class MergeStage(Stage[MergeConfig]):
             ctx.write_table(name, pa.Table.from_pylist(rows, schema=schema))
             res.outputs[name] = ctx.table_info(name)
         res.counters.update(mentions=len(mentions), concepts=len(concepts),
+                            concept_links_by_term=linked,
                             chains=len(chains), statements=len(statements),
                             kc_links=len(index))
         res.report = {"graph": graph_qa(chains, statements, concepts)}

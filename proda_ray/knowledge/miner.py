@@ -25,14 +25,15 @@ from proda_ray.knowledge import gates
 from proda_ray.knowledge.text import Span, blocks, parse, sentences
 
 _DET = {"the", "a", "an"}
-_NP_PREPS = {"of", "in", "on", "at", "for", "with", "from", "within", "between", "among"}
+_NP_PREPS = {"of", "in", "on", "at", "for", "with", "from", "within", "between", "among", "to",
+             "like", "such"}
 # light-verb idioms: "takes into account", "plays a role", "takes place"
 _IDIOM_OBJECTS = {"account", "place", "part", "advantage", "care", "effect", "hold", "note",
                   "role", "roles", "sense", "use", "way", "turn"}
 _SEQ = re.compile(
     r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|next|then|finally|lastly|subsequently|"
     r"afterward(?:s)?|after (?:this|that|which)|eventually|meanwhile|in turn|"
-    r"as a result|consequently|therefore|thus|hence|in the (?:first|second|third|next|"
+    r"as a result|consequently|in the (?:first|second|third|next|"
     r"final|last) (?:step|stage|phase)|during (?:this|the next)|at this (?:point|stage)|"
     r"once (?:this|that|the)|when this|this (?:causes|leads|results|allows|produces|"
     r"triggers|makes|creates|enables|means)|these (?:cause|lead|result|allow|produce)|"
@@ -69,18 +70,24 @@ def noun_phrase(tok, max_words: int = 8) -> str:
     run = [t for t in toks if t.i >= (toks[0].i if toks else tok.i) and t.i <= tok.i]
     run = [t for t in tok.doc[run[0].i : tok.i + 1]] if run else [tok]
     for r in tok.rights:  # one prepositional complement: "the production of proteins",
-        # "the nitrogen atom in ammonia" (without it the phrase would overgeneralize)
+        # "the nitrogen atom in ammonia"; without it the phrase would be a different claim,
+        # so a complement too long to keep means no phrase at all
         if r.dep_ == "prep" and r.lower_ in _NP_PREPS and r.i == run[-1].i + 1:
-            objs = [c for c in r.children if c.dep_ == "pobj"]
+            objs = [c for c in r.children if c.dep_ in ("pobj", "pcomp")]
             if objs:
                 end = objs[0].right_edge
                 cand = tok.doc[run[0].i : end.i + 1]
-                if len(cand) <= max_words and not any(
-                        t.pos_ in ("VERB", "AUX", "PRON") or t.dep_ in ("relcl", "cc")
-                        for t in cand[tok.i - run[0].i + 1 :]):
+                base = tok.doc[run[0].i : objs[0].i + 1]  # up to the complement's head noun
+                clean = lambda span: not any(  # noqa: E731
+                    (t.pos_ in ("VERB", "AUX", "PRON") and t.dep_ not in ("amod", "compound"))
+                    or t.dep_ in ("relcl", "cc", "acl") for t in span[tok.i - run[0].i + 1 :])
+                if len(cand) <= max_words and clean(cand):
                     run = list(cand)
-                elif r.lower_ != "of":
-                    return ""  # the restriction is too long to keep: no phrase
+                elif len(base) <= max_words and clean(base) and objs[0].pos_ == "NOUN" and \
+                        all(c.dep_ in ("relcl", "punct") for c in objs[0].rights):
+                    run = list(base)  # "growth of a desired microorganism [that ...]"
+                else:
+                    return ""
             break
     while run and (run[0].lower_ in _DET or run[0].is_punct):
         run = run[1:]
@@ -141,6 +148,18 @@ def relations(sentence: Span, doc) -> list[dict]:
         subject, obj = noun_phrase(s_head), noun_phrase(obj_tok)
         if not subject or not obj:
             continue
+        if prep is not None and prep.lower_ == "from":  # "move from X to Y": Y belongs too
+            goal = [c for c in v.rights if c.dep_ == "prep" and c.i > obj_tok.i and
+                    c.lower_ in ("to", "into", "onto")]
+            if goal:
+                pob = [x for x in goal[0].children if x.dep_ == "pobj"]
+                tail = noun_phrase(pob[0]) if pob else ""
+                joined = f"{obj} {goal[0].text} {tail}"
+                if not tail or joined.lower() not in doc.text.lower().replace("the ", "") \
+                        and f"{obj} {goal[0].text} the {tail}".lower() not in doc.text.lower():
+                    continue  # the goal cannot be kept verbatim: no statement
+                obj = joined if joined.lower() in doc.text.lower() else \
+                    f"{obj} {goal[0].text} the {tail}"
         if prep is None:  # "convert X into Y", "classify X as Y": the complement belongs
             comp = [c for c in v.rights if c.dep_ == "prep" and c.i > obj_tok.i and
                     c.lower_ in ("into", "as", "to", "onto", "from")]
@@ -299,6 +318,9 @@ _CAUSAL_ANAPHOR = re.compile(
     r"triggers?|makes?|allows?|enables?|increases?|decreases?|reduces?|raises?|lowers?|"
     r"drives?|forces?|creates?|releases?|forms?|activates?|inhibits?|stimulates?|sets? off|"
     r"brings? about|gives? rise)\b", re.I)
+_THEN = {"then", "subsequently", "next", "finally", "eventually", "later", "afterward",
+         "afterwards", "thereafter", "thereby"}
+_STEPS = re.compile(r"\b(steps?|stages?|phases?|procedure)\b", re.I)
 _ORDINAL = re.compile(r"^connective:(?:first|second|third|firstly|secondly|thirdly|lastly|"
                       r"finally)", re.I)
 _NOT_A_SEQUENCE = re.compile(r"\b(reasons?|ways|factors|advantages|disadvantages|benefits|"
@@ -338,7 +360,7 @@ _CHANGE_VERBS = {
     "pass", "deliver", "carry", "transport", "build", "synthesize", "divide", "replicate",
     "trigger", "activate", "cause", "increase", "decrease", "rise", "fall", "cool", "heat",
     "expand", "contract", "dissolve", "react", "travel", "reach", "leave", "generate",
-    "yield", "regenerate", "excite", "convert", "transform", "change", "create", "destroy",
+    "yield", "regenerate", "excite", "transform", "change", "create", "destroy",
     "fuse", "join", "separate", "cross", "diffuse", "spread", "infect", "invade", "kill",
     "multiply", "grow", "shrink", "open", "close", "fire", "send", "receive", "store",
     "retrieve", "encode", "transmit", "lower", "raise", "push", "pull", "shift", "drop",
@@ -376,10 +398,19 @@ def _link(prev: str, cur: str, docs: dict, depth: int) -> str:
     m = _SEQ.match(cur)
     if m:
         return f"connective:{m.group(0)}"
-    m = _CAUSAL_ANAPHOR.match(cur)
-    if m:
-        return f"causal:{m.group(0)}"
     pd, cd = docs.get(prev), docs.get(cur)
+    if cd is not None:  # "The complex then binds to mRNA": a sequence adverb on the verb
+        root = next((t for t in cd if t.dep_ == "ROOT"), None)
+        adv = [c for c in root.children if c.dep_ == "advmod" and c.lower_ in _THEN] \
+            if root is not None else []
+        if adv:
+            return f"sequence:{adv[0].lower_}"
+    m = _CAUSAL_ANAPHOR.match(cur)
+    if m and cd is not None:  # the causal word must be the verb ("This force" is a noun)
+        end = m.end()
+        verb = next((t for t in cd if t.idx < end <= t.idx + len(t.text)), None)
+        if verb is not None and verb.pos_ in ("VERB", "AUX"):
+            return f"causal:{m.group(0)}"
     m = _RESULT_ANAPHOR.match(cur)
     if m and _changes(cd):
         return f"result:{m.group(0)}"
@@ -389,7 +420,7 @@ def _link(prev: str, cur: str, docs: dict, depth: int) -> str:
             return f"entity:{sorted(shared)[0]}"
     m = _CLAUSE.match(cur)
     if m and depth >= 2 and pd is not None and cd is not None and \
-            _nouns(pd, _LINK_DEPS + ("nsubj", "nsubjpass")) & {
+            _nouns(pd, (*_LINK_DEPS, "nsubj", "nsubjpass")) & {
                 t.lemma_.lower() for t in cd if t.pos_ == "NOUN"}:
         return f"clause:{m.group(0)}"
     return ""
@@ -422,8 +453,9 @@ def procedures(text: str, sents: list[Span], headings: list[str], docs: dict | N
         said = lead + " " + " ".join(s.text for s in intro)
         acts = sum(_is_action(docs.get(s.text)) or _imperative(docs.get(s.text))
                    for s in steps)
+        listing = _NOT_A_SEQUENCE.search(said) and not _STEPS.search(said)
         if len(steps) >= 3 and len(steps) == j - i and _PROCESS_INTRO.search(said) and \
-                not _NOT_A_SEQUENCE.search(said) and acts * 2 >= len(steps):
+                not listing and acts * 2 >= len(steps):
             out.append({"steps": steps, "positions": pos,
                         "links": ["numbered list"] * len(steps),
                         "context": [lead, *(s.text for s in intro)],
@@ -447,7 +479,8 @@ def procedures(text: str, sents: list[Span], headings: list[str], docs: dict | N
             actions = sum(_is_action(docs.get(s.text)) for s in steps)
             before = sents[run[0] - 1].text if run[0] > 0 else ""
             ordinal_only = all(_ORDINAL.match(x) for x in links[1:])
-            listing = _NOT_A_SEQUENCE.search(before + " " + steps[0].text)
+            said = before + " " + steps[0].text
+            listing = _NOT_A_SEQUENCE.search(said) and not _STEPS.search(said)
             if actions >= max(2, len(steps) - 1) and not (ordinal_only and (
                     listing or not _PROCESS_INTRO.search(before + " " + steps[0].text))):
                 out.append({"steps": steps, "positions": list(run), "links": list(links),
@@ -472,14 +505,23 @@ def procedures(text: str, sents: list[Span], headings: list[str], docs: dict | N
     return out
 
 
+_NOT_A_NAME = re.compile(r"\b(learning objectives?|learning outcomes?|introduction|summary|"
+                         r"review|questions?|exercises?|key (?:terms|concepts)|glossary|"
+                         r"check your|link to learning|clinical focus|case in point|"
+                         r"micro connections|eye on ethics|chapter outline)\b", re.I)
+
+
 def process_names(cand: dict, docs: dict[str, object]) -> list[str]:
-    """Phrases of the text that may name a candidate procedure: noun phrases of its context
-    and first step whose head names a process, then the section heading."""
-    near = re.sub(r"^(?:the|a|an)\s+", "", (cand.get("headings") or [""])[-1], flags=re.I)
-    if near and not gates.process_name_ok(near, near):
-        return [near]  # the author's own name for the section
+    """Phrases of the text that may name a candidate procedure: the nearest heading when it
+    names a process (the author's own name; then it is the only one), else noun phrases of
+    the context and the steps whose head names a process, then the section headings.
+    Headings such as "Learning Objectives" or "Introduction" never name a process."""
+    heads = [re.sub(r"^(?:the|a|an)\s+", "", h, flags=re.I) for h in cand.get("headings", [])]
+    heads = [h for h in heads if not _NOT_A_NAME.search(h)]
+    if heads and not gates.process_name_ok(heads[-1], heads[-1]):
+        return [heads[-1]]
     names = []
-    texts = [t for t in cand.get("context", []) if t] + [cand["steps"][0].text]
+    texts = [t for t in cand.get("context", []) if t] + [s.text for s in cand["steps"]]
     for t in texts:
         doc = docs.get(t)
         if doc is None:
@@ -488,8 +530,7 @@ def process_names(cand: dict, docs: dict[str, object]) -> list[str]:
             phrase = noun_phrase(nc.root)
             if phrase and not gates.process_name_ok(phrase, t):
                 names.append(phrase)
-    for h in reversed(cand.get("headings", [])):
-        h = re.sub(r"^(?:the|a|an)\s+", "", h, flags=re.I)
+    for h in reversed(heads):
         if not gates.process_name_ok(h, h):
             names.append(h)
     return list(dict.fromkeys(names))

@@ -87,20 +87,24 @@ class ExtractStage(Stage[ExtractConfig]):
         considered = [r for r in roles if not wanted or r["discipline_code"] in wanted
                       or r["discipline"] in wanted]
         res.report["chunk_roles"] = dict(Counter(r["role"] for r in considered))
-        # only expository chunks are extracted (glossaries too when no limit is set); the
-        # rest are rejections with their role as the reason, and stay in the corpus
-        extractable = ("expository",) if cfg.limit is not None else ("expository", "glossary")
-        rejected = [r for r in considered if r["role"] not in extractable]
+        # expository chunks are extracted, glossaries give concepts; every other role is a
+        # rejection with the role as its reason (the chunk stays in the corpus)
+        rejected = [r for r in considered if r["role"] not in ("expository", "glossary")]
         ws.write_parquet(posixpath.join("tables", "extraction.rejected", ctx.fingerprint,
                                         "roles.parquet"), rejected_table([
             Rejection(r["source_path"], "role", f"chunk_role_{r['role']}", detail=r["why"],
                       id=r["chunk_id"]) for r in rejected]).cast(REJECTED))
         for r in rejected:
             res.rejected["extraction.rejected"][f"role:chunk_role_{r['role']}"] += 1
-        keep = [r for r in considered if r["role"] in extractable]
-        selected = select_chunks([r["chunk_id"] for r in keep],
-                                 [r["discipline_code"] for r in keep],
-                                 [r["discipline"] for r in keep], cfg)
+        expo = [r for r in considered if r["role"] == "expository"]
+        selected = select_chunks([r["chunk_id"] for r in expo],
+                                 [r["discipline_code"] for r in expo],
+                                 [r["discipline"] for r in expo], cfg)
+        chosen = set(selected)
+        docs = {r["doc_id"] for r in expo if r["chunk_id"] in chosen}
+        # the glossaries of the documents read (all of them without a limit)
+        selected = sorted(chosen | {r["chunk_id"] for r in considered if r["role"] == "glossary"
+                                    and (cfg.limit is None or r["doc_id"] in docs)})
         size = cfg.chunks_per_unit()
         units = [{"key": f"u{i // size:06d}", "chunk_ids": ",".join(selected[i : i + size])}
                  for i in range(0, len(selected), size)]
@@ -155,12 +159,13 @@ def _roles(ws: Workspace, chunks_rel: str, scratch: str) -> list[dict]:
     if ws.exists(marker):
         return ws.read_json(marker)["roles"]
     out = []
-    cols = ["chunk_id", "text", "section_path", "discipline_code", "discipline",
+    cols = ["chunk_id", "doc_id", "text", "section_path", "discipline_code", "discipline",
             "source_path"]
     for batch in ws.iter_parquet_batches(chunks_rel, columns=cols, batch_size=1024):
         for row in batch.to_pylist():
             role, why = chunk_role(row["text"], list(row["section_path"] or []))
-            out.append({"chunk_id": row["chunk_id"], "discipline_code": row["discipline_code"],
+            out.append({"chunk_id": row["chunk_id"], "doc_id": row["doc_id"],
+                        "discipline_code": row["discipline_code"],
                         "discipline": row["discipline"], "source_path": row["source_path"],
                         "role": role, "why": why})
     ws.write_json(marker, {"roles": out})

@@ -4,9 +4,10 @@ A chunk of a textbook is not all running text. ``blocks`` labels each line (head
 paragraph, list item, numbered item, figure caption, glossary line, table row, equation,
 solution/answer line, question line, link). ``sentences`` segments only the prose blocks
 (paragraphs and list items) with pysbd, a maintained rule-based sentence boundary detector,
-and mends its remaining errors on textbook text: a "sentence" that starts in lower case or
-follows a taxonomic or reference abbreviation ("spp.", "Fig.") is joined to the one before (a lower-case start only after a short abbreviation: "s-p mixing
-does ..." starts a sentence).
+and mends its remaining errors on textbook text: a "sentence" that follows a taxonomic or
+reference abbreviation ("spp.", "Fig.") or starts with ",;)" is joined to the one before, and
+so is one starting in lower case after a short abbreviation ("s-p mixing does ..." after a
+full stop starts a sentence of its own).
 ``parse`` runs spaCy's English pipeline (tagger + dependency parser, no NER) on sentences,
 once, for the miner's noun phrases, verb phrases and subjects.
 """

@@ -95,3 +95,20 @@ def test_graph_qa_counts_orphans_and_dangling():
                             "chunk_id": "c", "doc_id": "d"}]
     assert graph_qa(CHAINS, broken, concepts)["dangling_links"] == 1
     assert 0 < qa["largest_component_ratio"] <= 1
+
+
+def test_link_mentions_joins_statements_of_the_same_document_that_name_the_term():
+    from proda_ray.knowledge.merge import link_mentions
+
+    stmts = [
+        {"statement_id": "s1", "doc_id": "d1", "subject": "Selective media",
+         "object": "unwanted microorganisms"},
+        {"statement_id": "s2", "doc_id": "d1", "subject": "Agar", "object": "a gel"},
+        {"statement_id": "s3", "doc_id": "d2", "subject": "selective media",
+         "object": "growth"},  # another document: not linked
+    ]
+    mentions = [{"term": "Selective Media", "doc_id": "d1", "statement_ids": []},
+                {"term": "media", "doc_id": None, "statement_ids": ["s9"]}]
+    assert link_mentions(mentions, stmts) == 1
+    assert mentions[0]["statement_ids"] == ["s1"]  # case and articles normalized
+    assert mentions[1]["statement_ids"] == ["s9"]  # no document: unchanged

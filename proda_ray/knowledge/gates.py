@@ -186,7 +186,7 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
             return f"not_noun_phrase: the {role} {p!r} is vague"
         if set(lw) & {"this", "that", "these", "those", "such"}:
             return f"not_noun_phrase: the {role} {p!r} refers to its context"
-    if subject.strip()[:1].isdigit() or words(subject)[:1] and words(subject)[0] in _NUMBERS:
+    if subject.strip()[:1].isdigit() or (words(subject)[:1] and words(subject)[0] in _NUMBERS):
         return f"not_noun_phrase: the subject {subject!r} is a specific quantity, not a kind"
     if set(words(predicate)) & set(words(subject)) - {"is", "are"}:
         return f"not_verb_phrase: {predicate!r} contains the subject"

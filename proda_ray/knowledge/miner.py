@@ -155,8 +155,8 @@ def relations(sentence: Span, doc) -> list[dict]:
                 pob = [x for x in goal[0].children if x.dep_ == "pobj"]
                 tail = noun_phrase(pob[0]) if pob else ""
                 joined = f"{obj} {goal[0].text} {tail}"
-                if not tail or joined.lower() not in doc.text.lower().replace("the ", "") \
-                        and f"{obj} {goal[0].text} the {tail}".lower() not in doc.text.lower():
+                if not tail or (joined.lower() not in doc.text.lower().replace("the ", "") \
+                        and f"{obj} {goal[0].text} the {tail}".lower() not in doc.text.lower()):
                     continue  # the goal cannot be kept verbatim: no statement
                 obj = joined if joined.lower() in doc.text.lower() else \
                     f"{obj} {goal[0].text} the {tail}"

@@ -78,9 +78,10 @@ def noun_phrase(tok, max_words: int = 8) -> str:
                 end = objs[0].right_edge
                 cand = tok.doc[run[0].i : end.i + 1]
                 base = tok.doc[run[0].i : objs[0].i + 1]  # up to the complement's head noun
-                clean = lambda span: not any(  # noqa: E731
+                after = tok.i - run[0].i + 1
+                clean = lambda span, after=after: not any(  # noqa: E731
                     (t.pos_ in ("VERB", "AUX", "PRON") and t.dep_ not in ("amod", "compound"))
-                    or t.dep_ in ("relcl", "cc", "acl") for t in span[tok.i - run[0].i + 1 :])
+                    or t.dep_ in ("relcl", "cc", "acl") for t in span[after:])
                 if len(cand) <= max_words and clean(cand):
                     run = list(cand)
                 elif len(base) <= max_words and clean(base) and objs[0].pos_ == "NOUN" and \

@@ -59,8 +59,9 @@ class LevelCounter(Engine):
     def generate(self, requests: list[GenerationRequest]):
         out = self.engine.generate(requests)
         for r, res in zip(requests, out, strict=True):
-            level = ("l3" if "reasoning chain" in r.prompt[:200] else
-                     "l2" if "Link two consecutive" in r.prompt[:200] else "l1")
+            head = r.prompt[:200]
+            level = ("l3" if "reasoning chain" in head or "Name the process" in head else
+                     "l2" if "statement" in head.lower() else "l1")
             self.by_level[f"{level}_calls"] += 1
             self.by_level[f"{level}_prompt_tokens"] += res.prompt_tokens
             self.by_level[f"{level}_completion_tokens"] += res.completion_tokens
@@ -108,7 +109,11 @@ def main() -> int:
                      "chunks_per_s": round(n / stage_s, 4), "calls": m.usage.calls},
         "raw_engine": {"seconds": round(raw_s, 2), "tokens": raw_tokens,
                        "tokens_per_s": round(raw_tokens / raw_s, 1), "calls": raw.usage.calls},
-        "efficiency": round((pipe_tokens / stage_s) / (raw_tokens / raw_s), 3),
+        "efficiency": round((pipe_tokens / stage_s) / (raw_tokens / raw_s), 3)
+        if raw_tokens else None,
+        "s_per_chunk": round(stage_s / n, 2) if n else None,
+        "mined_share": m.report.get("mined_share"),
+        "per_expository_chunk": m.report.get("per_expository_chunk"),
         "tokens_per_chunk_by_level": {k: round(v / n, 1) for k, v in
                                       sorted(engine.by_level.items())},
         "knowledge": {"chains": m.counters.get("chains", 0),
@@ -119,7 +124,8 @@ def main() -> int:
     }
     print(json.dumps(res, indent=2))
     per_chunk = (pipe_tokens / n) if n else 0
-    print(f"\n{n} chunks · pipeline {res['pipeline']['tokens_per_s']} tok/s vs raw engine "
+    print(f"\n{n} chunks · {res['s_per_chunk']} s/chunk · "
+          f"pipeline {res['pipeline']['tokens_per_s']} tok/s vs raw engine "
           f"{res['raw_engine']['tokens_per_s']} tok/s -> efficiency {res['efficiency']} · "
           f"{per_chunk:.0f} tokens/chunk -> 48k chunks ~ {per_chunk * 48_000 / 1e6:.0f}M tokens")
     Path(args.out).write_text(json.dumps(res, indent=2))

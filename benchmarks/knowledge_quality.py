@@ -31,6 +31,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -137,7 +138,7 @@ def main() -> None:
         for r in csv.DictReader(JUDGED.open()):
             judged[(r["level"], r["node_id"])] = r["verdict"]
     samples, shares = {}, {}
-    for level in ("chains", "statements", "concepts"):
+    for level in ("chains", "statements", "concepts", "definitions"):
         rows = sample_nodes(ws, level, 20, args.seed)
         samples[level] = rows
         verdicts = [judged.get((level, r["node_id"])) for r in rows]
@@ -161,6 +162,7 @@ def main() -> None:
         "tokens_per_chunk_by_level": {**tok, "l2": 0},
         "mined_share": m.report.get("mined_share"),
         "per_expository_chunk": m.report.get("per_expository_chunk"),
+        "concepts_by_origin": dict(sorted(Counter(mm["origin"] for mm in mentions).items())),
         "nodes": {"chains": c.get("chains", 0), "statements": c.get("statements", 0),
                   "concept_mentions": c.get("mentions", 0)},
         "rejected": m.rejected.get("extraction.rejected", {}),

@@ -15,7 +15,9 @@ from proda_ray.workspace.runner import table_producers
 from proda_ray.workspace.storage import Workspace
 
 LEVELS = {"chains": ("chains", "chain_id"), "statements": ("statements", "statement_id"),
-          "concepts": ("concept_mentions", None)}
+          "concepts": ("concept_mentions", None),
+          # concepts defined in running text (not read off an author's glossary line)
+          "definitions": ("concept_mentions", None)}
 
 
 def _read(ws: Workspace, table: str, columns=None) -> list[dict]:
@@ -38,6 +40,8 @@ def sample_nodes(ws: Workspace, level: str, n: int = 20, seed: int = 0) -> list[
     """``n`` nodes of ``level``, seeded, each with ``node_id``, ``row`` and ``render``."""
     table, key = LEVELS[level]
     rows = _read(ws, table)
+    if level == "definitions":
+        rows = [r for r in rows if r.get("origin") != "glossary"]
     for r in rows:
         r["_id"] = r[key] if key else _mention_id(r)
     rows.sort(key=lambda r: _order(r["_id"], seed))

@@ -8,12 +8,13 @@ Each gate returns ``None`` (kept) or ``"<reason>: <detail>"`` (a counted rejecti
   not pronouns), ``not_verb_phrase`` (the predicate must be a verb phrase of the quote),
   ``not_the_relation`` (the quote's parse must link subject -> predicate -> object),
   ``contradicts_quote`` (a negation or polarity word of the quote's verb is dropped or
-  flipped), ``narrative`` (a past or ongoing event — "Ben paddled out" — not a claim).
+  flipped), ``conditional`` (an if/when clause the statement would drop), ``narrative`` (a
+  past or ongoing event — "Ben paddled out" — not a claim), ``not_a_claim`` (a question).
 - concepts: ``bad_term`` (not a domain term: generic words, pronouns, verbs, too long) and
   ``unsupported_definition`` (the defining sentence must name the term and define it).
 - chains: ``not_a_process`` (steps must be whole sentences of the chunk in source order with a
-  connective or list structure between them) and ``bad_process_name`` (the name must be a
-  phrase of the text that names a process).
+  connective or list structure between them, and tell events rather than an argument) and
+  ``bad_process_name`` (the name must be a phrase of the text that names a process).
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ GENERIC_TERMS = {
     "features", "area", "areas", "level", "levels", "role", "sense", "order", "issue",
     "person", "persons", "individual", "individuals", "manner",
 }
-VAGUE = {"many", "some", "several", "various", "other", "more", "most", "certain", "few",
+_INSTANCE = re.compile(r"^\W*(?:for (?:example|instance)|think about|imagine|suppose|consider|"
+                       r"let'?s|say|in this (?:scenario|case|example))\b", re.I)
+VAGUE = {"resulting", "following", "above", "latter", "former", "number", "variety", "range",
+         "lot", "deal", "great", "majority", "host", "series", "set", "couple", "handful",
+         "many", "some", "several", "various", "other", "more", "most", "certain", "few",
          "much", "another", "any", "all", "each", "every", "same",
          "one", "numerous"}
 _DESCRIPTIVE = {"this", "these", "those", "that", "highest", "lowest", "best", "worst",
@@ -180,6 +185,8 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
             return f"not_noun_phrase: the {role} {why}"
     if quote.rstrip().endswith("?"):
         return "not_a_claim: the quote is a question"
+    if _INSTANCE.match(quote):
+        return "not_a_claim: the quote introduces an example or a scenario, not a general claim"
     for role, p in (("subject", subject), ("object", obj)):
         lw = [x.lower().strip(".,;:") for x in p.split()]
         if " ".join(lw) in GENERIC_TERMS or lw[0] in VAGUE or lw[-1] in GENERIC_TERMS:
@@ -200,6 +207,11 @@ def statement_gate(subject: str, predicate: str, obj: str, quote: str, doc=None
         from proda_ray.knowledge.text import parse
 
         doc = parse([quote])[0]
+    people = [e.text for e in doc.ents if e.label_ == "PERSON"]
+    for role, p in (("subject", subject), ("object", obj)):
+        if any(x in p for x in people):
+            return (f"not_a_claim: the {role} {p!r} names a person (a case or an anecdote, "
+                    "not a kind)")
     lem = {t.lemma_.lower() for t in doc} | {t.text.lower() for t in doc}
     pw = words(predicate)
     if not pw or not set(pw) <= lem | {"t"}:

@@ -44,7 +44,10 @@ def chunk_role(text: str, headings: list[str] | None = None) -> tuple[str, str]:
     prose = share.get("paragraph", 0) + share.get("list_item", 0) + share.get("numbered", 0)
     sents = sentences(text)
     qa = share.get("question", 0) + share.get("solution", 0)
-    if _GLOSSARY_HEAD.search(last) or share.get("glossary", 0) >= 0.5:
+    n_gloss = sum(b.kind == "glossary" for b in bl)
+    gloss_heading = any(b.kind == "heading" and _GLOSSARY_HEAD.search(b.text) for b in bl)
+    if _GLOSSARY_HEAD.search(last) or share.get("glossary", 0) >= 0.5 or (
+            n_gloss >= 3 and (gloss_heading or share.get("glossary", 0) >= 0.3)):
         return "glossary", f"glossary lines {share.get('glossary', 0):.0%}" + (
             f"; heading {last!r}" if _GLOSSARY_HEAD.search(last) else "")
     if _EXERCISE_HEAD.search(last) or qa >= 0.3 or (

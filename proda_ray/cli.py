@@ -400,8 +400,8 @@ def kc_show(
 def audit_cmd(
     workspace: WorkspaceOpt,
     level: Annotated[str, typer.Option(
-        "--level", help="chains | statements | concepts | definitions (concepts from running
-        text)")] = "chains",
+        "--level", help="chains | statements | concepts | definitions (concepts from "
+        "running text)")] = "chains",
     n: Annotated[int, typer.Option("-n", help="How many nodes.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
 ) -> None:

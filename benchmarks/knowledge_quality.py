@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=48)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workspace", default=None, help="reuse a workspace (cached calls)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                         "knowledge_quality.json"))
     args = ap.parse_args()
 
     from proda_ray.audit import sample_nodes
@@ -141,7 +143,8 @@ def main() -> None:
     for level in ("chains", "statements", "concepts", "definitions"):
         rows = sample_nodes(ws, level, 20, args.seed)
         samples[level] = rows
-        verdicts = [judged.get((level, r["node_id"])) for r in rows]
+        sheet = "concepts" if level == "definitions" else level  # the same mention nodes
+        verdicts = [judged.get((sheet, r["node_id"])) for r in rows]
         done = [v for v in verdicts if v]
         shares[level] = {"sampled": len(rows), "judged": len(done),
                          "accepted": sum(v == "ok" for v in done),
@@ -181,7 +184,7 @@ def main() -> None:
     print(f"| glossary recall | {result['glossary_recall']} |")
     for level, s in shares.items():
         print(f"| judged {level} | {s} |")
-    out = Path(__file__).parent / "results" / "knowledge_quality.json"
+    out = Path(args.out)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}")
 

@@ -260,9 +260,12 @@ def definitions(sentence: Span, doc) -> list[dict]:
         if t.dep_ == "appos" and t.head.pos_ in ("NOUN", "PROPN") and any(
                 c.lower_ == "or" for c in t.head.children if c.i < t.i):
             out.append((noun_phrase(t, 5), "or_appositive"))
+    people = {e.text.lower() for e in doc.ents if e.label_ == "PERSON"}
     rows, seen = [], set()
     for term, how in out:
         term = term.strip()
+        if term.lower() in people:
+            continue  # "Walter Kohn is a physicist who ...": a person, not a term
         if term and term.lower() not in seen:
             seen.add(term.lower())
             rows.append({"term": term, "definition": _PAREN_REF.sub("", sentence.text),

@@ -83,7 +83,7 @@ def test_extract_and_merge_with_the_local_model(spec_ws):
     ex = run_stage(ws, ExtractStage(cfg, workers=2), show_progress=False)
     mg = run_stage(ws, MergeStage(MergeConfig()), show_progress=False)
     m = ex.manifest
-    assert m.counters["chunks"] == 4 and m.usage.calls > 0  # the engine typed the concepts
+    assert m.counters["role:expository"] == 4 and m.usage.calls > 0  # the engine typed concepts
     chunks = pl.from_arrow(ws.read_parquet(ws.read_json("stages/spec/manifest.json")
                                            ["outputs"]["chunks"]["path"]))
     text = dict(zip(chunks["chunk_id"], chunks["text"], strict=True))

@@ -80,6 +80,8 @@ def export_bench(ws: Workspace, items: list[dict], out: str) -> dict:
     for split in ("dev", "test"):
         rows = [i for i in items if i["split"] == split]
         result["splits"][split] = len(rows)
+        if not rows:  # an empty task file makes lm-eval and OpenCompass fail to load
+            continue
         data = [{"item_id": i["item_id"], "prompt": mcq_prompt(i), "choices": ANSWER_SETS,
                  "gold": ANSWER_SETS.index(answer_set(i["answer"])),
                  "answer": answer_set(i["answer"]),

@@ -56,7 +56,8 @@ def loop_ws(ray_local, tmp_path_factory):
     spec.chunk.max_tokens = 256
     spec.chunk.overlap_tokens = 16
     run_stage(ws, SpecStage(spec), show_progress=False)
-    run_stage(ws, ExtractStage(ExtractConfig(limit=8), workers=2), show_progress=False)
+    # every chunk: the sample's processes are few, and the benchmark is compiled from them
+    run_stage(ws, ExtractStage(ExtractConfig(), workers=2), show_progress=False)
     run_stage(ws, MergeStage(MergeConfig()), show_progress=False)
     bench = run_stage(ws, BenchStage(BenchConfig(test_fraction=0.4)), show_progress=False)
     build = run_stage(ws, BuildStage(BuildConfig()), show_progress=False)

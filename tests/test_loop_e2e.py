@@ -43,17 +43,40 @@ def _window(text: str) -> str:
     return "\n\n".join(paras[max(0, i - 3) : i + 4])
 
 
+def _has_process_with_facts(text: str) -> bool:
+    """The miner finds a gated process here with a gated statement inside it (so a failed
+    item on it can be diagnosed and patched). Engine-free: the miner and the gates only."""
+    from proda_ray.knowledge import gates
+    from proda_ray.knowledge.miner import mine
+
+    m = mine(text, [])
+    for p in m.procedures:
+        steps = [s.text for s in p["steps"]]
+        if not p["names"] or gates.chain_gate(steps, p["positions"], p["links"],
+                                               p["names"][0], text):
+            continue
+        lo, hi = p["steps"][0].start, p["steps"][-1].end
+        if any(lo <= text.find(r["source_quote"]) < hi and not gates.statement_gate(
+                r["subject"], r["predicate"], r["object"], r["source_quote"])
+               for r in m.relations):
+            return True
+    return False
+
+
 def corpus(tmp_path: Path) -> Path:
-    """Eight OpenStax pages from two disciplines (microbiology, psychology), as JSONL: the
-    first pages that describe processes (sequence connectives), cut to the paragraphs around
-    one, since the benchmark is compiled from the processes the miner finds."""
+    """OpenStax pages as JSONL: of three books (microbiology, psychology, physics), the first
+    three pages each that describe a process (sequence connectives), cut to the paragraphs
+    around it, where the miner finds that process with a fact inside it — the benchmark is
+    compiled from processes and repair needs facts. (Today two microbiology pages qualify:
+    processes told step by step are rare in running text.)"""
     out = tmp_path / "corpus" / "openstax-slice.jsonl"
     out.parent.mkdir()
     rows = []
-    for book in ("006_microbiology", "015_psychology-2e"):
+    for book in ("006_microbiology", "015_psychology-2e", "001_physics"):
         with gzip.open(OPENSTAX / f"{book}.jsonl.gz", "rt") as f:
             docs = [json.loads(line) for line in f]
-        docs = [d for d in docs if _process_paragraph(d["text"].split("\n\n"))][:4]
+        docs = [d for d in docs if _process_paragraph(d["text"].split("\n\n"))]
+        docs = [d for d in docs if _has_process_with_facts(_window(d["text"]))][:3]
         rows += [{"id": d["id"], "title": d["title"], "text": _window(d["text"]),
                   "discipline_code": d["discipline_code"], "discipline": d["discipline"]}
                  for d in docs]
@@ -76,7 +99,7 @@ def test_two_rounds_killed_and_resumed_with_an_honest_report(tmp_path):
     ws = Workspace(tmp_path / "ws")
     proda = str(Path(sys.executable).with_name("proda"))
     cmd = [proda, "run", "-w", ws.uri, "-c", str(corpus(tmp_path)), "--preset", "cpu-tiny",
-           "--rounds", "2", "-q", "--set", "spec.chunk.max_tokens=384",
+           "--rounds", "2", "-q", "--set", "spec.chunk.max_tokens=512",
            "--set", "train.max_steps=40", "--set", "bench.test_fraction=0.4"]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
 

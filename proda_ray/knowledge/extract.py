@@ -172,10 +172,16 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
 
     # --- L2: mined relation sentences (+ the engine's, abstractive) ---------------------------
     for w in work:
+        # a statement belongs to a chain when its sentence lies within the chain's text (a
+        # step, or a sentence of a numbered step after its first): step = the step above it
         by_sentence = {}
         for ch in w.chains:
-            for i, s in enumerate(ch["steps"]):
-                by_sentence.setdefault(s, (ch, i))
+            starts = [w.chunk["text"].find(s) for s in ch["steps"]]
+            end = starts[-1] + len(ch["steps"][-1])
+            for s in w.mined.sentences:
+                if starts[0] <= s.start < end and s.text not in by_sentence:
+                    step = max(i for i, a in enumerate(starts) if a <= s.start)
+                    by_sentence[s.text] = (ch, step)
         seen: set = set()
         for r in w.mined.relations:
             _add_statement(w, r, by_sentence, seen, out, w.mined.docs.get(r["source_quote"]))

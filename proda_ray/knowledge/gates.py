@@ -299,6 +299,8 @@ def term_ok(term: str) -> str | None:
                                                  x not in ("interest", "forest", "test")
                                                  for x in lw[:1]):
         return f"bad_term: {t!r} is a description, not a term"
+    if set(lw) & (_NUMBERS | {"zero"}) and len(lw) > 1:
+        return f"bad_term: {t!r} is a value, not a term"
     if re.search(r"[()\[\]]|\bi\.e\b|\be\.g\b|\d+\s*$", t):
         return f"bad_term: {t!r} is a fragment"
     if not any(len(x) >= 3 and x.isalpha() for x in lw) or sum(c.isalpha() for c in t) < 3:

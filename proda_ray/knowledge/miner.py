@@ -229,7 +229,8 @@ def definitions(sentence: Span, doc) -> list[dict]:
         if t.text in ("—", "–", ",") and t.i + 2 < len(doc) and \
                 doc[t.i + 1].lower_ == "that" and doc[t.i + 2].lower_ == "is" and t.i > 0:
             prev = doc[t.i - 1]
-            if prev.pos_ in ("NOUN", "PROPN"):
+            if prev.pos_ in ("NOUN", "PROPN") and prev.dep_ in ("attr", "nsubj", "nsubjpass",
+                                                                 "dobj", "appos", "ROOT"):
                 out.append((noun_phrase(prev, 5), "that_is"))
     # copular: "X is a/the N that/which/of/by/in ..." or "X is a <modifier> N" at the start
     root = [t for t in doc if t.dep_ == "ROOT"]

@@ -102,12 +102,15 @@ def test_status_exports_lm_eval_and_llama_factory_format(loop_ws, tmp_path):
     from proda_ray.engines.models import tiny_causal_lm
 
     model = tiny_causal_lm(tmp_path / "tiny", ["The water cycle moves water."] * 20)
+    splits = bench_m.report["splits"]
+    tasks = [f"proda_bench_{s}" for s in ("dev", "test") if splits.get(s)]
+    assert tasks
     script = (
         "import lm_eval, json, sys\n"
         "from lm_eval.tasks import TaskManager\n"
         f"tm = TaskManager(include_path={str(root / 'bench' / 'lm_eval')!r})\n"
         "r = lm_eval.simple_evaluate(model='hf', model_args="
-        f"'pretrained={model},dtype=float32', tasks=['proda_bench_dev', 'proda_bench_test'],"
+        f"'pretrained={model},dtype=float32', tasks={tasks!r},"
         " task_manager=tm, device='cpu', batch_size=4, limit=4)\n"
         "print(json.dumps({k: v.get('acc,none') for k, v in r['results'].items()}))\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -115,10 +118,9 @@ def test_status_exports_lm_eval_and_llama_factory_format(loop_ws, tmp_path):
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     accs = json.loads(run.stdout.strip().splitlines()[-1])
-    splits = bench_m.report["splits"]
-    assert set(accs) == {f"proda_bench_{s}" for s in ("dev", "test") if splits.get(s)}
+    assert set(accs) == set(tasks)
     assert all(0 <= a <= 1 for a in accs.values())
-    oc = json.loads((root / "bench" / "opencompass" / "proda_bench_dev.json").read_text())
+    oc = json.loads((root / "bench" / "opencompass" / f"{tasks[0]}.json").read_text())
     assert all({"question", "A", "B", "C", "D", "answer"} <= set(r) for r in oc)
 
 

@@ -147,6 +147,7 @@ def main() -> None:
         verdicts = [judged.get((sheet, r["node_id"])) for r in rows]
         done = [v for v in verdicts if v]
         shares[level] = {"sampled": len(rows), "judged": len(done),
+                         "node_ids": [r["node_id"] for r in rows],
                          "accepted": sum(v == "ok" for v in done),
                          "share": round(sum(v == "ok" for v in done) / len(done), 3)
                          if done else None}

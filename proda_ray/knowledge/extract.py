@@ -428,12 +428,6 @@ def _types_schema(terms: list[str]) -> dict:
         "maxItems": len(terms)}}, "required": ["concepts"], "additionalProperties": False}
 
 
-def step_support(steps: list[str], chunk_words: set[str]) -> float:
-    """Mean share of each step's content words that occur in the chunk."""
-    shares = [len(w & chunk_words) / len(w) for w in map(_words, steps) if w]
-    return sum(shares) / len(shares) if shares else 0.0
-
-
 def _reject(chunk: dict, step: str, err: str, node_id: str | None, raw: str | None
             ) -> Rejection:
     reason, detail = _reason(err)

@@ -4,7 +4,8 @@
 and/or LLM), then applies the per-item gates in order — schema/letters, question length,
 option-length balance, answerability (the key must agree with an answer derived from the
 chain alone), and the blind form-only check. ``finalize`` then works on all survivors at
-once: exact and fuzzy dedup, per-discipline quotas, and the split by source group.
+once: exact and fuzzy dedup, per-discipline quotas, the adversarial validity suite
+(``validity``: reported, or enforced), and the split by source group.
 Every dropped item becomes a rejection with a reason.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from proda_ray.engines import Engine
 from proda_ray.ids import content_hash, make_id
 from proda_ray.spec.records import Rejection
-from proda_ray.tester import templates
+from proda_ray.tester import templates, validity
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.items import (
     blind_check,
@@ -33,6 +34,7 @@ class Compiled:
     items: list[dict] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     counters: Counter = field(default_factory=Counter)
+    validity: dict | None = None
 
     def reject(self, item_or_chain: dict, step: str, err: str, preview: str | None = None
                ) -> None:
@@ -221,6 +223,28 @@ def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
             per[d] += 1
             capped.append(item)
         kept = sorted(capped, key=lambda i: i["item_id"])
+    # the validity suite: can the items be answered from their form alone?
+    if kept:
+        rep = validity.evaluate(kept, group_key="chain_id", margin=cfg.validity_margin,
+                                seed=cfg.seed)
+        out.validity = rep
+        if cfg.validity == "enforce":
+            bad_types = {t for t, r in rep["types"].items() if r["form_solvable"]}
+            solvable = {x["item_id"]: x["why"] for x in rep["form_solvable_items"]}
+            survivors = []
+            for item in kept:
+                t = item["question_type"]
+                if t in bad_types:
+                    r = rep["types"][t]
+                    out.reject(item, "validity", f"form_solvable_type: {r['best_solver']} "
+                               f"answers {r['solvers'][r['best_solver']]['accuracy']:.0%} of "
+                               f"{t} items from their form, the prior {r['prior']['accuracy']:.0%}")
+                elif item["item_id"] in solvable:
+                    out.reject(item, "validity", "form_solvable: the key follows from the "
+                               f"item's form ({solvable[item['item_id']]})")
+                else:
+                    survivors.append(item)
+            kept = survivors
     # splits: whole source groups go to dev or test
     key = "chunk_id" if cfg.split_by == "chunk" else "doc_id"
     groups = sorted({i[key] for i in kept})

@@ -37,6 +37,13 @@ class BenchConfig(BaseModel):
         default="auto", description="Who answers each item from its chain alone (a key it "
         "contradicts rejects the item): rules re-derive template keys from the chain's "
         "facts; engine asks the LLM; auto = rules for template items, engine for llm ones.")
+    validity: Literal["report", "enforce"] = Field(
+        default="report", description="The adversarial validity suite (solvers that read only "
+        "stems and options) runs on every benchmark; its table goes into the manifest. "
+        "enforce: a question type whose best solver beats the answer-pattern prior by more "
+        "than validity_margin is not shipped (form_solvable_type), nor is an item the "
+        "solvers answer with certainty (form_solvable).")
+    validity_margin: float = Field(default=0.05, ge=0, le=1)
     engine: EngineConfig = Field(default_factory=LocalEngineConfig)
     temperature: float = Field(default=0.3, ge=0)
     max_tokens: int = Field(default=900, ge=64)

@@ -156,4 +156,13 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
     res.update({f"report:{k}": (dict(v) if isinstance(v, Counter) else
                                 {d: dict(c) for d, c in v.items()})
                 for k, v in report.items()})
+    if out.validity:
+        v = out.validity
+        res["report:validity"] = {
+            "mode": cfg.validity, "margin": v["margin"],
+            "types": {t: {k: r[k] for k in ("n", "prior", "best_solver", "best_minus_prior",
+                                            "form_solvable", "solvers")}
+                      for t, r in v["types"].items()},
+            "form_solvable_items": dict(Counter(x["question_type"]
+                                                for x in v["form_solvable_items"]))}
     return res

@@ -59,23 +59,65 @@ def _leading_list(s: str) -> str:
     return _list_letters(found)
 
 
+_NEG_BEFORE = re.compile(r"\b(?:not|no|except|never|isn'?t|is\s+not|excluding)\s+(?:options?\s+|"
+                         r"choices?\s+)?[(\[*]*([A-D])(?![A-Za-z])", re.I)
+_NEG_AFTER = re.compile(r"(?<![A-Za-z])[(\[*]*([A-D])[)\]*]*\s+(?:is|are|was|seems?)\s+"
+                        r"(?:wrong|incorrect|false|not\b|untrue|a\s+distractor)", re.I)
+
+
+def _negated(body: str) -> set[str]:
+    """Letters the reply rules out: "not A", "except B", "D is wrong"."""
+    return {m.group(1).upper() for r in (_NEG_BEFORE, _NEG_AFTER) for m in r.finditer(body)}
+
+
+def _option_hits(body: str, options: list[str]) -> list[int]:
+    """Options whose whole text the reply quotes (word boundaries; an option found only
+    inside the quoted text of a longer one does not count)."""
+    low = body.lower()
+    spans = []
+    for i, o in enumerate(options):
+        t = (o or "").lower().strip(" .")
+        if len(t) < 4:
+            continue
+        for m in re.finditer(r"(?<![\w])" + re.escape(t) + r"(?![\w])", low):
+            spans.append((m.start(), m.end(), i))
+    return sorted({i for a, b, i in spans
+                   if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a)
+                              for a2, b2, _ in spans)})
+
+
 def extract_answer(text: str | None, options: list[str] | None = None) -> tuple[str, str]:
     """(sorted letters, status): status is ``letters`` | ``marker`` | ``scan`` | ``option_text``
-    | ``unparsed`` | ``empty``."""
+    | ``unparsed`` | ``empty``. Letters the reply rules out ("not A", "D is wrong") are never
+    read as chosen; a reply that copies the option list (two or more options quoted whole)
+    or one labelled option and nothing else ("A. <its text>", how a base model continues
+    the prompt) is ``unparsed``."""
     if not text or not text.strip():
         return "", "empty"
     body = _strip_reasoning(text)
     if not body:
         return "", "unparsed"
+    if options:
+        hits = _option_hits(body, options)
+        if len(hits) >= 2 and not _MARKER.search(body):
+            return "", "unparsed"  # the option list echoed back
+        bare = re.fullmatch(r"\s*[(\[]?([A-D])[.):\]]\s*(.+?)\s*", body, re.S)
+        if bare and options[LETTERS.index(bare.group(1))].lower().strip(" .") == \
+                bare.group(2).lower().strip(" ."):
+            return "", "unparsed"  # one option copied with its label: a continuation
+    neg = _negated(body)
+
+    def keep(got: str) -> str:
+        return _letters("".join(set(got) - neg))
     # 1. an explicit marker ("Answer: B", "the correct options are A and C"): the last one wins
     marks = list(_MARKER.finditer(body))
     for m in reversed(marks):
-        got = _leading_list(m.group(1))
+        got = keep(_leading_list(m.group(1)))
         if got:
             return got, "marker"
     m = _CORRECT.search(body)  # "Options A and C are correct"
     if m:
-        got = _leading_list(m.group(1))
+        got = keep(_leading_list(m.group(1)))
         if got:
             return got, "marker"
     # a reply that lists the options again ("A. …\nB. …") restates, it does not answer
@@ -84,23 +126,22 @@ def extract_answer(text: str | None, options: list[str] | None = None) -> tuple[
         return "", "unparsed"
     # 2. the answer leads the reply, as instructed ("A,C", "(B) because…")
     first = body.splitlines()[0] if body.splitlines() else body
-    got = _leading_list(first)
+    got = keep(_leading_list(first))
     if got:
         return got, "letters"
-    # 3. the text of options, quoted whole
+    # 3. the text of one option, quoted whole
     if options:
-        low = body.lower()
-        hits = [LETTERS[i] for i, o in enumerate(options)
-                if o and len(o) >= 4 and o.lower().strip(" .") in low]
+        hits = _option_hits(body, options)
         if hits:
-            return "".join(sorted(hits)), "option_text"
+            return _letters("".join(LETTERS[i] for i in hits)), "option_text"
     # 4. standalone capital letters in a short reply ("I think B.", "B and D are right")
     if len(body) <= 80:
         solo = [m.group(1) for m in _SOLO.finditer(body) if m.group(1) in LETTERS]
         solo = [c for c in solo if not re.search(rf"(?<![A-Za-z]){c}\s+[a-z]", body)
                 or c != "A"]
-        if solo:
-            return _letters("".join(solo)), "scan"
+        got = keep("".join(solo))
+        if got:
+            return got, "scan"
     return "", "unparsed"
 
 

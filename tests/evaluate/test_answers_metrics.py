@@ -36,6 +36,26 @@ def test_refuses_to_guess(text, status):
     assert extract_answer(text, OPTIONS) == ("", status)
 
 
+ORDER = ["Event I occurs before event III.", "Event II occurs before event I.",
+         "Event I occurs before event II.", "Event III occurs before event II."]
+
+
+@pytest.mark.parametrize("text, options, want", [
+    # an option whose text lies inside another's is not quoted by it (was read as AC)
+    ("Event I occurs before event III.", ORDER, ("A", "option_text")),
+    ("D is wrong, B", OPTIONS, ("B", "scan")),          # was read as D
+    ("Not A; B", OPTIONS, ("B", "scan")),               # was read as AB
+    ("The answer is not C but D.", OPTIONS, ("D", "scan")),
+    ("A. Mitosis divides the nucleus", OPTIONS, ("", "unparsed")),  # a bare option copy
+    ("Mitosis divides the nucleus. Meiosis halves the chromosomes.", OPTIONS,
+     ("", "unparsed")),                                 # the option list echoed back
+    ("Event I occurs before event III. Event II occurs before event I.", ORDER,
+     ("", "unparsed")),
+])
+def test_misreadings_fixed(text, options, want):
+    assert extract_answer(text, options) == want
+
+
 @given(st.sets(st.sampled_from("ABCD"), min_size=1),
        st.sampled_from(["{}", "Answer: {}", "({})", "The answer is {}.", "**{}**"]),
        st.sampled_from([",", ", ", " and ", ""]))

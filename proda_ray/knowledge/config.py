@@ -20,6 +20,11 @@ class ExtractConfig(BaseModel):
         "model can do reliably); abstractive: free text, grounded afterwards (for capable "
         "models). auto: extractive for the local engine, abstractive otherwise.",
     )
+    levels: list[Literal["l3", "l2", "l1"]] = Field(
+        default=["l3", "l2", "l1"], min_length=1,
+        description="Which levels to extract: l3 chains, l2 statements, l1 concepts (e.g. "
+        "only l3 to survey a corpus's processes cheaply).",
+    )
     max_chains_per_chunk: int = Field(default=2, ge=1, le=8)
     min_steps: int = Field(default=3, ge=2)
     max_steps: int = Field(default=6, ge=3)

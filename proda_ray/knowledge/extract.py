@@ -126,7 +126,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
     # --- L3: mined procedures, named by the engine's choice among the text's phrases --------
     name_reqs, name_owners = [], []
     for w in work:
-        for p in w.mined.procedures:
+        for p in w.mined.procedures if "l3" in cfg.levels else []:
             steps = [s.text for s in p["steps"]][: cfg.max_steps + 2]
             names = p["names"]
             if not names:
@@ -157,7 +157,8 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                 continue
             steps = p["kept_steps"]
             err = gates.chain_gate(steps, p["positions"][: len(steps)],
-                                   p["links"][: len(steps)], p["name"], w.chunk["text"])
+                                   p["links"][: len(steps)], p["name"], _with_headings(w.chunk),
+                                   [w.mined.docs.get(s) for s in steps])
             key = tuple(s.lower() for s in steps)
             if not err and key in seen:
                 err = "duplicate_chain: same steps twice"
@@ -167,7 +168,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                 continue
             seen.add(key)
             w.chains.append(_chain_row(w.chunk, p["name"], steps, p, w.mined))
-    if not cfg.extractive():
+    if not cfg.extractive() and "l3" in cfg.levels:
         _abstractive_chains(work, engine, cfg, params, out)
 
     # --- L2: mined relation sentences (+ the engine's, abstractive) ---------------------------
@@ -183,9 +184,9 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                     step = max(i for i, a in enumerate(starts) if a <= s.start)
                     by_sentence[s.text] = (ch, step)
         seen: set = set()
-        for r in w.mined.relations:
+        for r in w.mined.relations if "l2" in cfg.levels else []:
             _add_statement(w, r, by_sentence, seen, out, w.mined.docs.get(r["source_quote"]))
-    if not cfg.extractive():
+    if not cfg.extractive() and "l2" in cfg.levels:
         _abstractive_statements(work, engine, cfg, params, out)
     for w in work:
         for ch in w.chains:
@@ -195,7 +196,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
     # --- L1: mined definitions, typed by the engine ----------------------------------------
     for w in work:
         named: set[str] = set()
-        for d in w.mined.definitions:
+        for d in w.mined.definitions if "l1" in cfg.levels else []:
             err = gates.concept_gate(d["term"], d["definition"], d["source_quote"])
             if not err and d["term"].lower() in named:
                 err = "duplicate_concept: the same term twice in one chunk"
@@ -205,7 +206,7 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                 continue
             named.add(d["term"].lower())
             w.concepts.append(dict(d))
-    if not cfg.extractive():
+    if not cfg.extractive() and "l1" in cfg.levels:
         _abstractive_concepts(work, engine, cfg, params, out)
     type_reqs, type_owners = [], []
     for w in work:
@@ -250,6 +251,12 @@ def extract_chunks(chunks: list[dict], engine: Engine, cfg: ExtractConfig) -> Ex
                       ("mentions", out.mentions)):
         out.counters[f"mined:{key}"] += sum(r.get("origin") != "engine" for r in rows)
     return out
+
+
+def _with_headings(chunk: dict) -> str:
+    """The chunk's text and the headings of its section: a process may be named by the
+    heading of the section that describes it ("Polymerase Chain Reaction")."""
+    return "\n".join([chunk["text"], *(h for h in chunk.get("section_path") or [] if h)])
 
 
 def _tokens(res) -> int:
@@ -352,7 +359,8 @@ def _abstractive_chains(work, engine, cfg, params, out) -> None:
             links = [""] + ["engine"] * (len(steps) - 1)
             # a capable engine may join sentences the miner did not: the steps must still be
             # whole sentences in source order, and the name a process phrase of the text
-            err = gates.chain_gate(steps, idx, links, ch["process_name"], w.chunk["text"])
+            err = gates.chain_gate(steps, idx, links, ch["process_name"],
+                                   _with_headings(w.chunk), [w.mined.docs.get(s) for s in steps])
             if not err and tuple(steps) in have:
                 err = "duplicate_chain: same steps twice"
             if err:

@@ -332,7 +332,7 @@ def process_name_ok(name: str, text: str) -> str | None:
     if junk:
         return junk
     w = words(n)
-    if not w or len(w) > 8:
+    if not w or len(w) > 8 or n.count("(") != n.count(")"):
         return f"bad_process_name: {n!r}"
     if w[0] in PRONOUNS or w[0] in _DESCRIPTIVE:
         return f"bad_process_name: {n!r} refers to its context"
@@ -345,10 +345,27 @@ def process_name_ok(name: str, text: str) -> str | None:
     return None
 
 
+_CONDITIONAL_STEP = re.compile(r"^(?:[\w’'-]+,?\s+){0,3}?if\b", re.I)
+
+
+def _past_event(doc) -> bool:
+    """The sentence narrates a past event: its main verb is in the simple past ("he
+    memorized", "the gene was inserted"). Textbooks state processes in the present."""
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return False
+    if root.tag_ == "VBD":
+        return True
+    return any(c.dep_ in ("auxpass", "aux") and c.tag_ == "VBD" and
+               c.lower_ in ("was", "were", "did", "had") for c in root.children)
+
+
 def chain_gate(steps: list[str], positions: list[int], links: list[str], name: str,
-               text: str) -> str | None:
+               text: str, docs: list | None = None) -> str | None:
     """``positions``: each step's sentence index in the chunk; ``links``: what joins step i to
-    step i-1 (a connective, "numbered list" ...; empty when nothing does)."""
+    step i-1 (a connective, "numbered list" ...; empty when nothing does); ``docs``: the
+    steps' parses (spaCy), when the caller has them; ``text``: the chunk's text and its
+    headings (a process may be named by its section's heading)."""
     if len(steps) < 3:
         return "not_a_process: fewer than three steps"
     if positions != sorted(positions) or len(set(positions)) != len(positions):
@@ -362,9 +379,18 @@ def chain_gate(steps: list[str], positions: list[int], links: list[str], name: s
         if junk:
             return junk
     argued = [s for s in steps if _REASONING.search(s)]
-    if argued or sum(s.lstrip().lower().startswith("if ") for s in steps) >= 2:
+    if argued or sum(bool(_CONDITIONAL_STEP.match(s.lstrip())) for s in steps) >= 2:
         return ("not_a_process: an argument or a hypothetical, not a sequence of events: "
                 f"{(argued or steps)[0][:50]!r}")
+    if docs and sum(_past_event(d) for d in docs if d is not None) * 2 > len(steps):
+        return ("not_a_process: a narrative of past events (an anecdote, an experiment once "
+                f"done), not a process: {steps[0][:50]!r}")
+    if links[1:] and all(x.startswith("entity:") for x in links[1:]) and \
+            len(set(links[1:])) < 2:
+        # a product passed on (glucose -> pyruvate -> carriers) is a process; one noun that
+        # runs through every step ("the infection ... the infection") is a topic
+        return ("not_a_process: one shared noun joins every step (a topic, not a product "
+                "passed on) and no connective, clause or list says one follows the other")
     missing = sum(1 for x in links[1:] if not x)
     if missing:
         return f"not_a_process: {missing} steps follow the one before without a connective"

@@ -31,12 +31,12 @@ _NP_PREPS = {"of", "in", "on", "at", "for", "with", "from", "within", "between",
 _IDIOM_OBJECTS = {"account", "place", "part", "advantage", "care", "effect", "hold", "note",
                   "role", "roles", "sense", "use", "way", "turn"}
 _SEQ = re.compile(
-    r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|next|then|finally|lastly|subsequently|"
+    r"^(?:(?:first|second|third)(?:ly)?(?!\s+(?:and|or)\b|-)|next|then|finally|lastly|subsequently|"
     r"afterward(?:s)?|after (?:this|that|which)|eventually|meanwhile|in turn|"
     r"as a result|consequently|in the (?:first|second|third|next|"
     r"final|last) (?:step|stage|phase)|during (?:this|the next)|at this (?:point|stage)|"
     r"once (?:this|that|the)|when this|this (?:causes|leads|results|allows|produces|"
-    r"triggers|makes|creates|enables|means)|these (?:cause|lead|result|allow|produce)|"
+    r"triggers|makes|creates|enables)|these (?:cause|lead|result|allow|produce)|"
     r"the (?:next|final|last|second|third) (?:step|stage|phase))\b", re.I)
 _PROCESS_INTRO = re.compile(r"\b(steps?|stages?|phases?|process|procedure|cycle|sequence|"
                             r"method|mechanism|pathway|algorithm|as follows)\b", re.I)
@@ -331,7 +331,10 @@ _ORDINAL = re.compile(r"^connective:(?:first|second|third|firstly|secondly|third
 _NOT_A_SEQUENCE = re.compile(r"\b(reasons?|ways|factors|advantages|disadvantages|benefits|"
                              r"types|kinds|examples|characteristics|features|properties|"
                              r"postulates|assumptions|criteria|principles|rules|problems|"
-                             r"arguments|explanations)\b", re.I)
+                             r"arguments|explanations|disagreements|differences|"
+                             r"similarities|criticisms|concerns|goals|aims|questions|issues|"
+                             r"limitations|points|ideas|lessons|conclusions|findings|components|"
+                             r"elements|parts|ingredients|conditions)\b", re.I)
 _LINK_DEPS = ("dobj", "pobj", "attr", "oprd", "conj", "appos")
 
 
@@ -522,23 +525,39 @@ def process_names(cand: dict, docs: dict[str, object]) -> list[str]:
     the context and the steps whose head names a process, then the section headings.
     Headings such as "Learning Objectives" or "Introduction" never name a process."""
     heads = [re.sub(r"^(?:the|a|an)\s+", "", h, flags=re.I) for h in cand.get("headings", [])]
-    heads = [h for h in heads if not _NOT_A_NAME.search(h)]
-    if heads and not gates.process_name_ok(heads[-1], heads[-1]):
-        return [heads[-1]]
+    heads = [h for h in heads if not _NOT_A_NAME.search(h) and _heading_names_process(h)]
+    if heads and cand.get("headings") and heads[-1] == re.sub(
+            r"^(?:the|a|an)\s+", "", cand["headings"][-1], flags=re.I):
+        return [heads[-1]]  # the nearest heading names the process: the author's own name
     names = []
-    texts = [t for t in cand.get("context", []) if t] + [s.text for s in cand["steps"]]
-    for t in texts:
+    context = [t for t in cand.get("context", []) if t]
+    for t in context + [s.text for s in cand["steps"]]:
         doc = docs.get(t)
         if doc is None:
             continue
         for nc in doc.noun_chunks:
+            # in a step, only its subject may name the process ("Glycolysis splits
+            # glucose"); what a step acts on or causes ("inhibiting translation") does not
+            if t not in context and nc.root.dep_ not in ("nsubj", "nsubjpass"):
+                continue
             phrase = noun_phrase(nc.root)
-            if phrase and not gates.process_name_ok(phrase, t):
+            if phrase and not gates.process_name_ok(phrase, t) and \
+                    _heading_names_process(phrase):
                 names.append(phrase)
-    for h in reversed(heads):
-        if not gates.process_name_ok(h, h):
-            names.append(h)
+    names += list(reversed(heads))
     return list(dict.fromkeys(names))
+
+
+_HEADING_LEAD = re.compile(r"\s+(?:of|for|and|in|on|to|with|from|by|versus|vs\.?)\s+|:\s*|"
+                           r"\s+\(", re.I)
+
+
+def _heading_names_process(heading: str) -> bool:
+    """A heading names a process when its lead phrase does: "DNA Replication in Eukaryotes",
+    "Kirby-Bauer Disk Diffusion Test"; not "Applications of Diffraction", "Physics of
+    Surfing", "Microbes and the Tools of Genetic Engineering", "Procedure for Part (a)"."""
+    lead = _HEADING_LEAD.split(heading, maxsplit=1)[0].strip()
+    return bool(lead) and gates.process_name_ok(lead, lead) is None
 
 
 @dataclass

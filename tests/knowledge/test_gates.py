@@ -138,6 +138,88 @@ def test_chain_gate_rejects(positions, links, reason):
     assert gates.chain_gate(sents, positions, links, "water cycle", text).startswith(reason)
 
 
+def _chain_docs(sents):
+    return parse(sents)
+
+
+def test_chain_gate_rejects_a_narrative_of_past_events():
+    story = ["First, the researcher memorized a list of words.",
+             "Then she measured how much she remembered a day later.",
+             "Finally, she relearned the list and counted the trials."]
+    text = "The process of memorization was studied. " + " ".join(story)
+    links = ["", "connective:Then", "connective:Finally"]
+    assert gates.chain_gate(story, [1, 2, 3], links, "process of memorization", text,
+                            _chain_docs(story)).startswith("not_a_process: a narrative")
+    present = ["First, the learner memorizes a list of words.",
+               "Then the learner recalls as many words as possible a day later.",
+               "Finally, the learner relearns the list and counts the trials."]
+    text = "The process of memorization has three steps. " + " ".join(present)
+    assert gates.chain_gate(present, [1, 2, 3], links, "process of memorization", text,
+                            _chain_docs(present)) is None
+
+
+def test_chain_gate_rejects_steps_joined_only_by_shared_nouns_and_conditionals():
+    sents = [s.text for s in sentences(TEXT)]
+    text = "The water cycle has four stages. " + TEXT
+    assert gates.chain_gate(sents, [0, 1, 2, 3], ["", "entity:vapor", "entity:vapor",
+                                                  "entity:vapor"], "water cycle", text
+                            ).startswith("not_a_process: one shared noun")
+    assert gates.chain_gate(sents, [0, 1, 2, 3], ["", "entity:water", "entity:vapor",
+                                                  "entity:droplet"], "water cycle", text
+                            ) is None  # a product passed on from step to step
+    cond = ["Waves leave the two slits in phase.",
+            "More generally, if the paths differ by half a wavelength, then the waves cancel.",
+            "Similarly, if the paths differ by a whole wavelength, then the waves add."]
+    text = "The process of interference is shown here. " + " ".join(cond)
+    assert gates.chain_gate(cond, [1, 2, 3], ["", "sequence:then", "sequence:then"],
+                            "process of interference", text).startswith(
+        "not_a_process: an argument or a hypothetical")
+
+
+def test_a_process_may_be_named_by_its_section_heading():
+    sents = [s.text for s in sentences(TEXT)]
+    links = ["", "connective:Then", "connective:Next", "connective:Finally"]
+    assert gates.chain_gate(sents, [0, 1, 2, 3], links, "Precipitation Cycle", TEXT
+                            ).startswith("bad_process_name")
+    assert gates.chain_gate(sents, [0, 1, 2, 3], links, "Precipitation Cycle",
+                            TEXT + "\nPrecipitation Cycle") is None
+
+
+def test_ordinal_adjectives_and_listings_are_not_sequences():
+    text = ("Older models divided the world into three groups. First and second world "
+            "described industrialized nations. Then the model was extended to poor nations. "
+            "Finally, the labels were dropped.")
+    assert not any(x.lower().startswith("connective:first")
+                   for p in mine(text).procedures for x in p["links"])
+    listing = ("Jung's model of the process of therapy differs from Freud's on three points. "
+               "First, Jung rejects the sexual drive as the primary motivator. Second, Jung "
+               "extends the personal unconscious with a collective one. Third, Jung adds "
+               "archetypes to it.")
+    assert mine(listing).procedures == []
+    components = ("The relaxation technique is a process that consists of four components:\n\n"
+                  "1. Sit upright on a comfortable chair with both feet on the ground.\n"
+                  "2. Stay in a quiet room with the eyes closed for a while.\n"
+                  "3. Repeat a short word or phrase to yourself many times.\n"
+                  "4. Let the mind focus on pleasant thoughts about nature.")
+    assert mine(components).procedures == []
+
+
+@pytest.mark.parametrize("heading,names", [
+    ("Polymerase Chain Reaction (PCR)", True), ("DNA Replication in Eukaryotes", True),
+    ("Use-Dilution Test", True), ("Applications of Diffraction, Interference, and Coherence",
+                                  False),
+    ("Physics of Surfing", False), ("Procedure for Part (a)", False), ("Gene Guns", False),
+])
+def test_a_heading_names_a_process_by_its_lead_phrase(heading, names):
+    text = (f"{heading}\n\nWater evaporates from the ocean surface. Then the water vapor "
+            "rises and cools. Next, the cooled vapor condenses into droplets.")
+    procs = mine(text, ["Chapter Three"]).procedures
+    assert len(procs) == 1
+    assert (heading in procs[0]["names"]) is names
+    assert gates.process_name_ok("Procedure for Part (b", "Procedure for Part (b").startswith(
+        "bad_process_name")
+
+
 def test_miner_finds_the_written_procedure():
     text = "The water cycle has four stages.\n\n" + TEXT
     m = mine(text, ["The Water Cycle"])

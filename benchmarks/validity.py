@@ -1,0 +1,96 @@
+"""The adversarial validity suite on a benchmark: per question type, how well solvers that
+read only stems and options do, next to the answer-pattern prior.
+
+    python benchmarks/validity.py [--docs 60] [--workspace DIR]   # today's generated benchmark
+    python benchmarks/validity.py --items ITEMS.parquet|.jsonl    # any benchmark
+
+Generated mode: the five OpenStax books of ``chain_quality.py`` (``--docs`` documents each)
+-> spec -> extract (``levels=["l3", "l2"]``: chains and the statements inside them, all the
+template generators read; no concepts, which is what makes it cheap) -> merge -> bench (the
+default template generators, ``--items-per-chain`` each) -> the suite
+(``proda_ray.tester.validity.evaluate``) over every item, dev and test.
+
+Prints the table (type, n, prior with its 95% interval, best solver, its accuracy and
+interval, best − prior, form-solvable) and writes results/validity.json with every solver's
+accuracy per type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def generated(root: Path, docs: int, per_chain: int) -> list[dict]:
+    import chain_quality
+    import knowledge_quality as kq
+
+    from proda_ray.knowledge.config import ExtractConfig, MergeConfig
+    from proda_ray.knowledge.merge_stage import MergeStage
+    from proda_ray.knowledge.stage import ExtractStage
+    from proda_ray.runtime import ensure_ray
+    from proda_ray.spec.config import SpecConfig
+    from proda_ray.spec.stage import SpecStage
+    from proda_ray.tester.config import BenchConfig
+    from proda_ray.tester.stage import BenchStage
+    from proda_ray.workspace import Workspace, run_stage
+
+    kq.BOOKS = chain_quality.BOOKS
+    root.mkdir(parents=True, exist_ok=True)
+    kq.corpus(root / "corpus.jsonl.gz", docs)
+    ws = Workspace(str(root / "ws"))
+    ensure_ray(None)
+    run_stage(ws, SpecStage(SpecConfig(corpus=[str(root / "corpus.jsonl.gz")])))
+    run_stage(ws, ExtractStage(ExtractConfig(levels=["l3", "l2"]), workers=2))
+    run_stage(ws, MergeStage(MergeConfig()))
+    b = run_stage(ws, BenchStage(BenchConfig(items_per_chain=per_chain)))
+    return ws.read_parquet(b.manifest.outputs["bench_items"].path).to_pylist()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=60)
+    ap.add_argument("--items-per-chain", type=int, default=3)
+    ap.add_argument("--workspace", default=None)
+    ap.add_argument("--items", default=None, help="evaluate this benchmark instead")
+    ap.add_argument("--label", default=None, help="what the benchmark is (for the JSON)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "validity.json"))
+    args = ap.parse_args()
+
+    from proda_ray.tester.validity import evaluate, table
+
+    if args.items:
+        p = Path(args.items)
+        if p.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            items = pq.read_table(p).to_pylist()
+        else:
+            items = [json.loads(line) for line in p.open() if line.strip()]
+        label = args.label or str(p)
+    else:
+        root = Path(args.workspace or tempfile.mkdtemp(prefix="val-"))
+        items = generated(root, args.docs, args.items_per_chain)
+        label = args.label or ("generated templates (process_order, causal_chain, next_step) "
+                               f"from {args.docs} docs x 5 OpenStax books")
+    rep = evaluate(items, group_key="chain_id")
+    print(f"\n{label}: {len(items)} items\n")
+    print(table(rep))
+    print(f"\nform-solvable items (solver family certain): {len(rep['form_solvable_items'])}")
+    result = {"command": "python benchmarks/validity.py " + " ".join(sys.argv[1:]),
+              "benchmark": label, "items": len(items), **rep}
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """L3 chains on unseen textbooks: how many, how real, judged by a person.
 
-    python benchmarks/chain_quality.py [--docs 40] [--seed 7]
+    python benchmarks/chain_quality.py [--docs 60] [--seed 7]
 
 Ordered processes are rare in textbook prose (about one expository chunk in twenty holds
 one), so a seeded sample of 20 chains needs far more chunks than ``knowledge_quality.py``
@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -41,7 +40,7 @@ BOOKS = ["006_microbiology.jsonl.gz", "007_chemistry-2e.jsonl.gz", "015_psycholo
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=40)
+    ap.add_argument("--docs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workspace", default=None, help="reuse a workspace (cached calls)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
@@ -49,25 +48,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from proda_ray.audit import sample_nodes
-    from proda_ray.knowledge.config import ExtractConfig, MergeConfig
-    from proda_ray.knowledge.merge_stage import MergeStage
-    from proda_ray.knowledge.stage import ExtractStage
-    from proda_ray.runtime import ensure_ray
-    from proda_ray.spec.config import SpecConfig
-    from proda_ray.spec.stage import SpecStage
-    from proda_ray.workspace import Workspace, run_stage
+    from proda_ray.knowledge.config import ExtractConfig
 
     root = Path(args.workspace or tempfile.mkdtemp(prefix="cq-"))
-    root.mkdir(parents=True, exist_ok=True)
-    kq.BOOKS = BOOKS
-    kq.corpus(root / "corpus.jsonl.gz", args.docs)
-    ws = Workspace(str(root / "ws"))
-    ensure_ray(None)
-    run_stage(ws, SpecStage(SpecConfig(corpus=[str(root / "corpus.jsonl.gz")])))
-    t0 = time.perf_counter()
-    ex = run_stage(ws, ExtractStage(ExtractConfig(levels=["l3"]), workers=2))
-    extract_s = time.perf_counter() - t0
-    run_stage(ws, MergeStage(MergeConfig()))  # the audit sample reads the merged tables
+    ws, ex, extract_s = kq.build_core(root, args.docs, BOOKS, ExtractConfig(levels=["l3"]))
     m = ex.manifest
     c = m.counters
     n_expo = c.get("role:expository", 0)

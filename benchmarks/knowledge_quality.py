@@ -44,17 +44,18 @@ BOOKS = ["006_microbiology.jsonl.gz", "011_principles-economics-3e.jsonl.gz",
 JUDGED = Path(__file__).parent / "judged" / "knowledge.csv"
 
 
-def corpus(out: Path, docs: int) -> list[dict]:
+def corpus(out: Path, docs: int, books: list[str] | None = None) -> list[dict]:
     """``docs`` documents per book, from the middle of each book (chapters 3+)."""
     rows = []
-    for book in BOOKS:
+    for book in books or BOOKS:
         with gzip.open(OPENSTAX / book, "rt") as f:
             all_docs = [json.loads(line) for line in f]
         start = len(all_docs) // 3
         rows += all_docs[start : start + docs]
-    with gzip.open(out, "wt") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+    # mtime=0: the same documents give the same bytes, so a rerun's spec (and all after it)
+    # is up to date instead of redone
+    with gzip.GzipFile(out, "wb", mtime=0) as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
     return rows
 
 
@@ -79,6 +80,29 @@ def norm(t: str) -> str:
     return normalize_term(t)
 
 
+def build_core(root: Path, docs: int, books: list[str], extract_cfg):
+    """corpus -> spec -> extract -> merge in the workspace ``root/ws`` (reruns reuse it):
+    (workspace, the extract stage's result, extract seconds)."""
+    from proda_ray.knowledge.config import MergeConfig
+    from proda_ray.knowledge.merge_stage import MergeStage
+    from proda_ray.knowledge.stage import ExtractStage
+    from proda_ray.runtime import ensure_ray
+    from proda_ray.spec.config import SpecConfig
+    from proda_ray.spec.stage import SpecStage
+    from proda_ray.workspace import Workspace, run_stage
+
+    root.mkdir(parents=True, exist_ok=True)
+    corpus(root / "corpus.jsonl.gz", docs, books)
+    ws = Workspace(str(root / "ws"))
+    ensure_ray(None)
+    run_stage(ws, SpecStage(SpecConfig(corpus=[str(root / "corpus.jsonl.gz")])))
+    t0 = time.perf_counter()
+    ex = run_stage(ws, ExtractStage(extract_cfg, workers=2))
+    extract_s = time.perf_counter() - t0
+    run_stage(ws, MergeStage(MergeConfig()))  # the audit samples read the merged tables
+    return ws, ex, extract_s
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=10)
@@ -90,24 +114,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from proda_ray.audit import sample_nodes
-    from proda_ray.knowledge.config import ExtractConfig, MergeConfig
-    from proda_ray.knowledge.merge_stage import MergeStage
-    from proda_ray.knowledge.stage import ExtractStage
-    from proda_ray.runtime import ensure_ray
-    from proda_ray.spec.config import SpecConfig
-    from proda_ray.spec.stage import SpecStage
-    from proda_ray.workspace import Workspace, run_stage
+    from proda_ray.knowledge.config import ExtractConfig
 
     root = Path(args.workspace or tempfile.mkdtemp(prefix="kq-"))
-    root.mkdir(parents=True, exist_ok=True)
-    corpus(root / "corpus.jsonl.gz", args.docs)
-    ws = Workspace(str(root / "ws"))
-    ensure_ray(None)
-    run_stage(ws, SpecStage(SpecConfig(corpus=[str(root / "corpus.jsonl.gz")])))
-    t0 = time.perf_counter()
-    ex = run_stage(ws, ExtractStage(ExtractConfig(limit=args.limit), workers=2))
-    extract_s = time.perf_counter() - t0
-    run_stage(ws, MergeStage(MergeConfig()))
+    ws, ex, extract_s = build_core(root, args.docs, BOOKS, ExtractConfig(limit=args.limit))
     m = ex.manifest
     c = m.counters
     n_expo = c.get("role:expository", 0)

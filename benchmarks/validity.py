@@ -34,24 +34,13 @@ def generated(root: Path, docs: int, per_chain: int) -> list[dict]:
     import chain_quality
     import knowledge_quality as kq
 
-    from proda_ray.knowledge.config import ExtractConfig, MergeConfig
-    from proda_ray.knowledge.merge_stage import MergeStage
-    from proda_ray.knowledge.stage import ExtractStage
-    from proda_ray.runtime import ensure_ray
-    from proda_ray.spec.config import SpecConfig
-    from proda_ray.spec.stage import SpecStage
+    from proda_ray.knowledge.config import ExtractConfig
     from proda_ray.tester.config import BenchConfig
     from proda_ray.tester.stage import BenchStage
-    from proda_ray.workspace import Workspace, run_stage
+    from proda_ray.workspace import run_stage
 
-    kq.BOOKS = chain_quality.BOOKS
-    root.mkdir(parents=True, exist_ok=True)
-    kq.corpus(root / "corpus.jsonl.gz", docs)
-    ws = Workspace(str(root / "ws"))
-    ensure_ray(None)
-    run_stage(ws, SpecStage(SpecConfig(corpus=[str(root / "corpus.jsonl.gz")])))
-    run_stage(ws, ExtractStage(ExtractConfig(levels=["l3", "l2"]), workers=2))
-    run_stage(ws, MergeStage(MergeConfig()))
+    ws, _, _ = kq.build_core(root, docs, chain_quality.BOOKS,
+                             ExtractConfig(levels=["l3", "l2"]))
     b = run_stage(ws, BenchStage(BenchConfig(items_per_chain=per_chain)))
     return ws.read_parquet(b.manifest.outputs["bench_items"].path).to_pylist()
 

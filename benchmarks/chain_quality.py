@@ -18,8 +18,6 @@ results/chain_quality.json.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import sys
@@ -39,15 +37,8 @@ BOOKS = ["006_microbiology.jsonl.gz", "007_chemistry-2e.jsonl.gz", "015_psycholo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=60)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--workspace", default=None, help="reuse a workspace (cached calls)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                         "chain_quality.json"))
-    args = ap.parse_args()
+    args = kq.arguments(60, "chain_quality.json").parse_args()
 
-    from proda_ray.audit import sample_nodes
     from proda_ray.knowledge.config import ExtractConfig
 
     root = Path(args.workspace or tempfile.mkdtemp(prefix="cq-"))
@@ -57,17 +48,7 @@ def main() -> None:
     n_expo = c.get("role:expository", 0)
     chains = ws.read_parquet(m.outputs["extracted_chains"].path).to_pylist()
 
-    judged = {}
-    if kq.JUDGED.exists():
-        for r in csv.DictReader(kq.JUDGED.open()):
-            if r["level"] == "chains":
-                judged[r["node_id"]] = r["verdict"]
-    rows = sample_nodes(ws, "chains", 20, args.seed)
-    verdicts = [judged.get(r["node_id"]) for r in rows]
-    done = [v for v in verdicts if v]
-    print(f"\n===== chains: seeded sample (seed {args.seed}) =====")
-    for r, v in zip(rows, verdicts, strict=True):
-        print(f"[{v or 'unjudged'}] {r['node_id']}\n{r['render']}\n")
+    judged = kq.judged_sample(ws, "chains", args.seed)
     l3_rejected = {k: v for k, v in m.rejected.get("extraction.rejected", {}).items()
                    if k.startswith("l3:")}
     result = {
@@ -82,11 +63,7 @@ def main() -> None:
             ch["discipline_code"] for ch in chains).items())),
         "chains_by_origin": dict(sorted(Counter(ch["origin"] for ch in chains).items())),
         "l3_rejected": l3_rejected,
-        "judged": {"sampled": len(rows), "judged": len(done),
-                   "node_ids": [r["node_id"] for r in rows],
-                   "accepted": sum(v == "ok" for v in done),
-                   "share": round(sum(v == "ok" for v in done) / len(done), 3)
-                   if done else None},
+        "judged": judged,
         "workspace": str(root),
     }
     print("\n| figure | value |\n|---|---|")

@@ -103,17 +103,41 @@ def build_core(root: Path, docs: int, books: list[str], extract_cfg):
     return ws, ex, extract_s
 
 
-def main() -> None:
+def arguments(docs: int, result: str) -> argparse.ArgumentParser:
+    """The options the knowledge benchmarks share: documents per book, the sample's seed, a
+    workspace to reuse, where the JSON goes."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=10)
-    ap.add_argument("--limit", type=int, default=48)
+    ap.add_argument("--docs", type=int, default=docs)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workspace", default=None, help="reuse a workspace (cached calls)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                         "knowledge_quality.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / result))
+    return ap
+
+
+def judged_sample(ws, level: str, seed: int) -> dict:
+    """Print the seeded sample of 20 ``level`` nodes with their verdicts from ``JUDGED``;
+    return the counts (sampled, judged, accepted, share of the judged, node ids)."""
+    from proda_ray.audit import sample_nodes
+
+    sheet = "concepts" if level == "definitions" else level  # the same mention nodes
+    judged = {r["node_id"]: r["verdict"] for r in csv.DictReader(JUDGED.open())
+              if r["level"] == sheet} if JUDGED.exists() else {}
+    rows = sample_nodes(ws, level, 20, seed)
+    verdicts = [judged.get(r["node_id"]) for r in rows]
+    done = [v for v in verdicts if v]
+    print(f"\n===== {level}: seeded sample (seed {seed}) =====")
+    for r, v in zip(rows, verdicts, strict=True):
+        print(f"[{v or 'unjudged'}] {r['node_id']}\n{r['render']}\n")
+    return {"sampled": len(rows), "judged": len(done), "node_ids": [r["node_id"] for r in rows],
+            "accepted": sum(v == "ok" for v in done),
+            "share": round(sum(v == "ok" for v in done) / len(done), 3) if done else None}
+
+
+def main() -> None:
+    ap = arguments(10, "knowledge_quality.json")
+    ap.add_argument("--limit", type=int, default=48)
     args = ap.parse_args()
 
-    from proda_ray.audit import sample_nodes
     from proda_ray.knowledge.config import ExtractConfig
 
     root = Path(args.workspace or tempfile.mkdtemp(prefix="kq-"))
@@ -145,25 +169,8 @@ def main() -> None:
     recall = len(hits) / len(occurring) if occurring else None
 
     # --- judged samples -----------------------------------------------------------------
-    judged = {}
-    if JUDGED.exists():
-        for r in csv.DictReader(JUDGED.open()):
-            judged[(r["level"], r["node_id"])] = r["verdict"]
-    samples, shares = {}, {}
-    for level in ("chains", "statements", "concepts", "definitions"):
-        rows = sample_nodes(ws, level, 20, args.seed)
-        samples[level] = rows
-        sheet = "concepts" if level == "definitions" else level  # the same mention nodes
-        verdicts = [judged.get((sheet, r["node_id"])) for r in rows]
-        done = [v for v in verdicts if v]
-        shares[level] = {"sampled": len(rows), "judged": len(done),
-                         "node_ids": [r["node_id"] for r in rows],
-                         "accepted": sum(v == "ok" for v in done),
-                         "share": round(sum(v == "ok" for v in done) / len(done), 3)
-                         if done else None}
-        print(f"\n===== {level}: seeded sample (seed {args.seed}) =====")
-        for r, v in zip(rows, verdicts, strict=True):
-            print(f"[{v or 'unjudged'}] {r['node_id']}\n{r['render']}\n")
+    shares = {level: judged_sample(ws, level, args.seed)
+              for level in ("chains", "statements", "concepts", "definitions")}
 
     tok = {lvl: round(c.get(f"tokens:{lvl}", 0) / max(1, n_expo), 1) for lvl in ("l3", "l1")}
     result = {

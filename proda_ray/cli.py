@@ -669,8 +669,31 @@ def _print_status(ws: Workspace, st: dict) -> None:
                     "decontamination"):
             if rep.get(key):
                 out.print(f"[bold]{name} {key}[/bold]: " + json.dumps(rep[key]))
+        if rep.get("validity"):
+            out.print(_validity_table(name, rep["validity"]))
         if s["usage"]["calls"] or s["usage"]["cached_calls"]:
             out.print(f"[bold]{name} LLM usage[/bold]: " + json.dumps(s["usage"]))
+
+
+def _validity_table(stage: str, v: dict) -> Table:
+    """The validity suite per question type: the answer-pattern prior and the best
+    form-only solver, with 95% intervals (the whole table is in the manifest)."""
+    t = Table(title=f"{stage} validity (mode {v['mode']}: a type whose best form-only solver "
+              f"beats the prior by > {100 * v['margin']:.0f} points is form-solvable)",
+              title_justify="left")
+    for col in ("type", "n", "prior", "best solver", "accuracy", "best − prior",
+                "form-solvable", "items certain"):
+        t.add_column(col)
+    for qtype, r in v["types"].items():
+        b = r["solvers"][r["best_solver"]]
+        t.add_row(qtype, str(r["n"]),
+                  f"{100 * r['prior']['accuracy']:.1f}% [{100 * r['prior']['ci95'][0]:.0f}, "
+                  f"{100 * r['prior']['ci95'][1]:.0f}]", r["best_solver"],
+                  f"{100 * b['accuracy']:.1f}% [{100 * b['ci95'][0]:.0f}, "
+                  f"{100 * b['ci95'][1]:.0f}]", f"{100 * r['best_minus_prior']:+.1f}",
+                  "[red]yes[/red]" if r["form_solvable"] else "no",
+                  str(v["form_solvable_items"].get(qtype, 0)))
+    return t
 
 
 if __name__ == "__main__":

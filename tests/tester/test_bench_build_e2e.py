@@ -77,6 +77,12 @@ def test_status_exports_lm_eval_and_llama_factory_format(loop_ws, tmp_path):
     st = json.loads(subprocess.run([PRODA, "status", "-w", ws.uri, "--json"], env=env,
                                    capture_output=True, text=True, check=True).stdout)
     assert st["stages"]["bench"]["report"]["splits"]
+    val = st["stages"]["bench"]["report"]["validity"]
+    assert set(val["types"]) == set(st["stages"]["bench"]["report"]["by_type"])
+    assert all(0 <= t["prior"]["accuracy"] <= 1 and t["solvers"] for t in val["types"].values())
+    human = subprocess.run([PRODA, "status", "-w", ws.uri], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    assert "bench validity" in human and "form-solvable" in human
     assert st["stages"]["build"]["report"]["by_type"]
     assert "decontamination" in st["stages"]["build"]["report"]
     out = subprocess.run([PRODA, "export", "-w", ws.uri], env=env, capture_output=True,

@@ -31,7 +31,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-LETTERS = "ABCD"
+from proda_ray.tester.items import LETTERS, answer_letters
+
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
     "the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "by", "with", "is", "are",
@@ -48,10 +49,6 @@ HEURISTICS = ("longest", "shortest", "stem_overlap", "stem_overlap_set", "order_
 
 def _content(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
-
-
-def _letters(idx) -> str:
-    return "".join(sorted(LETTERS[i] for i in set(idx)))
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -84,61 +81,67 @@ def _order_signal(option: str, stem_words: list[str]) -> int:
     return 1 if pos[0] < pos[-1] else -1 if pos[0] > pos[-1] else 0
 
 
-def heuristic_answers(item: dict) -> dict[str, str | None]:
-    """Each heuristic's answer (sorted letters), or None where it gives no signal."""
+def _surface(item: dict) -> dict:
+    """What every form-only reader looks at, computed once per item: option lengths, each
+    option's overlap with the stem, the recurrence of its words across the options, its
+    summed similarity to the other options and its order-in-stem signal."""
     opts = item["options"]
-    stem = item["question"]
-    sw = set(_content(stem))
-    stem_words = _content(stem)
-    lengths = [len(o) for o in opts]
+    stem_words = _content(item["question"])
+    sw = set(stem_words)
+    ow = [set(_content(o)) for o in opts]
+    df = Counter(w for s in ow for w in s)
+    return {
+        "lengths": [len(o) for o in opts],
+        "overlap": [_jaccard(s, sw) for s in ow],
+        "shared": [sum(df[w] - 1 for w in s) / max(1, len(s)) for s in ow],
+        "similarity": [sum(_jaccard(ow[i], ow[j]) for j in range(4) if j != i)
+                       for i in range(4)],
+        "order": [_order_signal(o, stem_words) for o in opts],
+    }
+
+
+def heuristic_answers(item: dict, surface: dict | None = None) -> dict[str, str | None]:
+    """Each heuristic's answer (sorted letters), or None where it gives no signal."""
+    f = surface or _surface(item)
+    lengths, ov, shared, sim, sig = (f[k] for k in ("lengths", "overlap", "shared",
+                                                    "similarity", "order"))
     out: dict[str, str | None] = dict.fromkeys(HEURISTICS)
     if lengths.count(max(lengths)) == 1:
         out["longest"] = LETTERS[lengths.index(max(lengths))]
     if lengths.count(min(lengths)) == 1:
         out["shortest"] = LETTERS[lengths.index(min(lengths))]
-    ov = [_jaccard(set(_content(o)), sw) for o in opts]
     if max(ov) > 0 and ov.count(max(ov)) == 1:
         out["stem_overlap"] = LETTERS[ov.index(max(ov))]
     mean = sum(ov) / 4
     above = [i for i, v in enumerate(ov) if v > mean]
     if 0 < len(above) < 4:
-        out["stem_overlap_set"] = _letters(above)
-    sig = [_order_signal(o, stem_words) for o in opts]
+        out["stem_overlap_set"] = answer_letters(above)
     if any(sig):
         fwd = [i for i, s in enumerate(sig) if s > 0]
-        out["order_in_stem"] = _letters(fwd) if fwd else None
-    ow = [set(_content(o)) for o in opts]
-    df = Counter(w for s in ow for w in s)
-    shared = [sum(df[w] - 1 for w in s) / max(1, len(s)) for s in ow]
+        out["order_in_stem"] = answer_letters(fwd) if fwd else None
     m = sum(shared) / 4
     top = [i for i, v in enumerate(shared) if v > m]
     if 0 < len(top) < 4:
-        out["shared_phrases"] = _letters(top)
-    sim = [sum(_jaccard(ow[i], ow[j]) for j in range(4) if j != i) for i in range(4)]
+        out["shared_phrases"] = answer_letters(top)
     if sim.count(min(sim)) == 1:
-        out["odd_one_out"] = _letters(i for i in range(4) if sim[i] != min(sim))
+        out["odd_one_out"] = answer_letters(i for i in range(4) if sim[i] != min(sim))
     return out
 
 
-def option_features(item: dict) -> np.ndarray:
+def option_features(item: dict, surface: dict | None = None) -> np.ndarray:
     """Surface features of each option (4 rows): nothing but the item's own text."""
-    opts = item["options"]
-    stem_words = _content(item["question"])
-    sw = set(stem_words)
-    lengths = np.array([len(o) for o in opts], dtype=float)
-    ow = [set(_content(o)) for o in opts]
-    ov = np.array([_jaccard(s, sw) for s in ow])
-    cross = np.array([np.mean([_jaccard(ow[i], ow[j]) for j in range(4) if j != i])
-                      for i in range(4)])
-    df = Counter(w for s in ow for w in s)
-    shared = np.array([sum(df[w] - 1 for w in s) / max(1, len(s)) for s in ow])
+    f = surface or _surface(item)
+    lengths = np.array(f["lengths"], dtype=float)
+    ov = np.array(f["overlap"])
+    cross = np.array(f["similarity"]) / 3  # mean similarity to the other three
+    shared = np.array(f["shared"])
     rows = []
-    for i, o in enumerate(opts):
+    for i, o in enumerate(item["options"]):
         rows.append([
             lengths[i] / max(1.0, lengths.mean()), float(np.argsort(np.argsort(lengths))[i]),
             float(lengths[i] == lengths.max()), float(lengths[i] == lengths.min()),
             ov[i], ov[i] - ov.mean(), cross[i], cross[i] - cross.mean(),
-            shared[i] - shared.mean(), float(_order_signal(o, stem_words)),
+            shared[i] - shared.mean(), float(f["order"][i]),
             float(len(_MARKERS.findall(o))), float(bool(re.search(r"\bnot\b|n't\b", o))),
             *[float(i == k) for k in range(4)],
         ])
@@ -167,15 +170,15 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def _classifier_predictions(items: list[dict], folds: list[int], k: int, prior: list[str]
-                            ) -> tuple[list[str], list[float]]:
+def _classifier_predictions(items: list[dict], surfaces: list[dict], folds: list[int], k: int,
+                            prior: list[str]) -> tuple[list[str], list[float]]:
     """Out-of-fold answers of the surface classifier and its certainty per item (the least
     confident of its four option decisions)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = [option_features(it) for it in items]
+    x = [option_features(it, f) for it, f in zip(items, surfaces, strict=True)]
     y = [_targets(it) for it in items]
     preds, certainty = list(prior), [0.0] * len(items)
     for f in range(k):
@@ -191,7 +194,7 @@ def _classifier_predictions(items: list[dict], folds: list[int], k: int, prior: 
         for i in test:
             p = model.predict_proba(x[i])[:, 1]
             chosen = [j for j in range(4) if p[j] >= 0.5] or [int(np.argmax(p))]
-            preds[i] = _letters(chosen)
+            preds[i] = answer_letters(chosen)
             certainty[i] = float(np.min(np.maximum(p, 1 - p)))
     return preds, certainty
 
@@ -219,12 +222,14 @@ def evaluate(items: list[dict], group_key: str = "chain_id", margin: float = 0.0
         counts = Counter(keys)
         prior = [min(counts, key=lambda a: (-counts[a], a))] * len(sub)
         answers = {"prior": prior}
-        heur = [heuristic_answers(it) for it in sub]
+        surfaces = [_surface(it) for it in sub]
+        heur = [heuristic_answers(it, f) for it, f in zip(sub, surfaces, strict=True)]
         for name in HEURISTICS:
             answers[name] = [h[name] or prior[i] for i, h in enumerate(heur)]
         enough = len(set(groups)) >= 2 and len(sub) >= 8
         if enough:
-            answers["surface_classifier"], cert = _classifier_predictions(sub, fold, k, prior)
+            answers["surface_classifier"], cert = _classifier_predictions(
+                sub, surfaces, fold, k, prior)
         else:
             cert = [0.0] * len(sub)
         n = len(sub)

@@ -97,14 +97,14 @@ def extract_answer(text: str | None, options: list[str] | None = None) -> tuple[
     body = _strip_reasoning(text)
     if not body:
         return "", "unparsed"
-    if options:
-        hits = _option_hits(body, options)
-        if len(hits) >= 2 and not _MARKER.search(body):
-            return "", "unparsed"  # the option list echoed back
-        bare = re.fullmatch(r"\s*[(\[]?([A-D])[.):\]]\s*(.+?)\s*", body, re.S)
-        if bare and options[LETTERS.index(bare.group(1))].lower().strip(" .") == \
-                bare.group(2).lower().strip(" ."):
-            return "", "unparsed"  # one option copied with its label: a continuation
+    hits = _option_hits(body, options) if options else []
+    if len(hits) >= 2 and not _MARKER.search(body):
+        return "", "unparsed"  # the option list echoed back
+    bare = re.fullmatch(r"\s*[(\[]?([A-D])[.):\]]\s*(.+?)\s*", body, re.S)
+    if bare and LETTERS.index(bare.group(1)) < len(options or []) and \
+            (options[LETTERS.index(bare.group(1))] or "").lower().strip(" .") == \
+            bare.group(2).lower().strip(" ."):
+        return "", "unparsed"  # one option copied with its label: a continuation
     neg = _negated(body)
 
     def keep(got: str) -> str:
@@ -130,10 +130,8 @@ def extract_answer(text: str | None, options: list[str] | None = None) -> tuple[
     if got:
         return got, "letters"
     # 3. the text of one option, quoted whole
-    if options:
-        hits = _option_hits(body, options)
-        if hits:
-            return _letters("".join(LETTERS[i] for i in hits)), "option_text"
+    if hits:
+        return _letters("".join(LETTERS[i] for i in hits)), "option_text"
     # 4. standalone capital letters in a short reply ("I think B.", "B and D are right")
     if len(body) <= 80:
         solo = [m.group(1) for m in _SOLO.finditer(body) if m.group(1) in LETTERS]

@@ -56,6 +56,11 @@ def test_misreadings_fixed(text, options, want):
     assert extract_answer(text, options) == want
 
 
+def test_a_label_beyond_the_options_is_read_not_a_crash():
+    assert extract_answer("C. Osmosis", ["Mitosis", "Meiosis"]) == ("C", "letters")
+    assert extract_answer("B. two", ["one", None]) == ("B", "letters")
+
+
 @given(st.sets(st.sampled_from("ABCD"), min_size=1),
        st.sampled_from(["{}", "Answer: {}", "({})", "The answer is {}.", "**{}**"]),
        st.sampled_from([",", ", ", " and ", ""]))

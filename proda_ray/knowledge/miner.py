@@ -521,13 +521,13 @@ _NOT_A_NAME = re.compile(r"\b(learning objectives?|learning outcomes?|introducti
 
 def process_names(cand: dict, docs: dict[str, object]) -> list[str]:
     """Phrases of the text that may name a candidate procedure: the nearest heading when it
-    names a process (the author's own name; then it is the only one), else noun phrases of
-    the context and the steps whose head names a process, then the section headings.
-    Headings such as "Learning Objectives" or "Introduction" never name a process."""
-    heads = [re.sub(r"^(?:the|a|an)\s+", "", h, flags=re.I) for h in cand.get("headings", [])]
-    heads = [h for h in heads if not _NOT_A_NAME.search(h) and _heading_names_process(h)]
-    if heads and cand.get("headings") and heads[-1] == re.sub(
-            r"^(?:the|a|an)\s+", "", cand["headings"][-1], flags=re.I):
+    names a process (the author's own name; then it is the only one), else process noun
+    phrases of the context and of the steps' subjects, then the section headings that name
+    a process. Headings such as "Learning Objectives" or "Introduction" never do."""
+    stripped = [re.sub(r"^(?:the|a|an)\s+", "", h, flags=re.I)
+                for h in cand.get("headings", [])]
+    heads = [h for h in stripped if not _NOT_A_NAME.search(h) and _heading_names_process(h)]
+    if heads and heads[-1] == stripped[-1]:
         return [heads[-1]]  # the nearest heading names the process: the author's own name
     names = []
     context = [t for t in cand.get("context", []) if t]

@@ -64,7 +64,14 @@ def main() -> None:
 
             items = pq.read_table(p).to_pylist()
         else:
-            items = [json.loads(line) for line in p.open() if line.strip()]
+            items, unreadable = [], 0
+            for line in filter(str.strip, p.open()):
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError:
+                    unreadable += 1  # counted below with the suite's invalid items
+            if unreadable:
+                items += ["unreadable JSON line"] * unreadable
         label = args.label or str(p)
     else:
         root = Path(args.workspace or tempfile.mkdtemp(prefix="val-"))
@@ -75,6 +82,8 @@ def main() -> None:
     print(f"\n{label}: {len(items)} items\n")
     print(table(rep))
     print(f"\nform-solvable items (solver family certain): {len(rep['form_solvable_items'])}")
+    if rep["invalid_items"]:
+        print(f"left out, not well-formed items: {rep['invalid_items']}")
     result = {"command": "python benchmarks/validity.py " + " ".join(sys.argv[1:]),
               "benchmark": label, "items": len(items), **rep}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from proda_ray.tester.items import LETTERS, answer_letters
+from proda_ray.tester.items import LETTERS, answer_letters, validate
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
@@ -205,11 +205,20 @@ def evaluate(items: list[dict], group_key: str = "chain_id", margin: float = 0.0
     with 95% Wilson intervals, the best solver's margin over the prior and whether the type
     is form-solvable (margin > ``margin``); per item, ``form_solvable`` when the classifier
     answers it correctly with every option decision at least ``certainty`` sure, or when
-    three or more heuristics give its exact key and none gives another answer."""
+    three or more heuristics give its exact key and none gives another answer. An item that
+    is not a well-formed 4-option item (``items.validate``'s schema and letter rules; any
+    question length) is left out and counted in ``invalid_items`` by reason."""
     by_type: dict[str, list[int]] = defaultdict(list)
+    invalid: Counter = Counter()
     for i, it in enumerate(items):
+        err = validate(it, 0, 10**9) if isinstance(it, dict) and isinstance(
+            it.get("question"), str) else "invalid_item: not an item with a question text"
+        if err:
+            invalid[re.sub(r"answer .* is not", "answer is not", err)] += 1
+            continue
         by_type[it.get("question_type") or "item"].append(i)
-    report: dict = {"margin": margin, "types": {}, "form_solvable_items": []}
+    report: dict = {"margin": margin, "types": {}, "form_solvable_items": [],
+                    "invalid_items": dict(invalid)}
     for qtype, idx in sorted(by_type.items()):
         sub = [items[i] for i in idx]
         groups = [str(it.get(group_key) or it.get("item_id") or n) for n, it in enumerate(sub)]

@@ -53,3 +53,14 @@ def test_order_in_stem_reads_the_order_the_stem_gives():
                         "Carbon dioxide leaves leads to pyruvate forms."],
             "answer": "AC"}
     assert heuristic_answers(item)["order_in_stem"] == "AC"
+
+
+def test_malformed_items_are_counted_not_a_crash():
+    good = _items("balanced", 20, 3)
+    bad = [{"question": "Which?", "options": ["a", "b", "c"], "answer": "A"},
+           {"question": "Which?", "options": ["a", "b", "c", "d"], "answer": "E"},
+           {"options": ["a", "b", "c", "d"], "answer": "A"}, "not an item"]
+    rep = evaluate(good + bad)
+    assert rep["types"]["balanced"]["n"] == 20
+    assert sum(rep["invalid_items"].values()) == 4
+    assert evaluate([])["types"] == {}

@@ -499,6 +499,15 @@ def run(
                   f"`proda status --workspace {workspace}` for details")
 
 
+def _prior_text(o: dict) -> str:
+    """", prior 27.0% [19, 36]": the answer-pattern prior beside an accuracy."""
+    p = o.get("prior")
+    if not p:
+        return ""
+    return (f"; prior {100 * p['accuracy']:.1f}% [{100 * p['ci'][0]:.0f}, "
+            f"{100 * p['ci'][1]:.0f}]")
+
+
 def _loop_line(name: str, r) -> None:
     """One line per stage of the loop (and the numbers that matter for eval/debug/train)."""
     _report(name, r)
@@ -507,7 +516,7 @@ def _loop_line(name: str, r) -> None:
         for split, o in sorted(rep.get("overall", {}).items()):
             console.print(f"  {split}: accuracy {100 * o['accuracy']:.1f}% "
                           f"[{100 * o['ci'][0]:.1f}, {100 * o['ci'][1]:.1f}] (n={o['items']}, "
-                          f"unparsed {o['unparsed']})")
+                          f"unparsed {o['unparsed']}){_prior_text(o)}")
         for split, c in sorted((rep.get("vs_previous") or {}).items()):
             console.print(f"  {split} vs previous round: {100 * c['diff']:+.1f} points "
                           f"[{100 * c['diff_ci'][0]:+.1f}, {100 * c['diff_ci'][1]:+.1f}] · "
@@ -656,7 +665,8 @@ def _print_status(ws: Workspace, st: dict) -> None:
         if name.startswith("eval"):  # the accuracy lines; the full tables are in the report
             for split, o in sorted(rep.get("overall", {}).items()):
                 out.print(f"[bold]{name} {split}[/bold]: accuracy {100 * o['accuracy']:.1f}% "
-                          f"[{100 * o['ci'][0]:.1f}, {100 * o['ci'][1]:.1f}] (n={o['items']})")
+                          f"[{100 * o['ci'][0]:.1f}, {100 * o['ci'][1]:.1f}] (n={o['items']})"
+                          f"{_prior_text(o)}")
             continue
         if name.startswith(("train", "debug")):
             keys = ("last_loss", "last_val_loss", "tokens_per_s", "model") \

@@ -119,17 +119,37 @@ def _ci(o: dict) -> str:
     return f"{_pct(o['accuracy'])} [{_pct(o['ci'][0])}, {_pct(o['ci'][1])}] (n={o['items']})"
 
 
+def _prior(o: dict) -> str:
+    p = (o or {}).get("prior")
+    if not p:
+        return "–"
+    return f"{_pct(p['accuracy'])} [{_pct(p['ci'][0])}, {_pct(p['ci'][1])}]"
+
+
 def markdown(data: dict, plots: list[str]) -> str:
     lines = ["# proda-ray loop report", "", f"Workspace: `{data['workspace']}`", "",
              "Accuracy in % with 95% bootstrap intervals. `test` is the held-out split: the "
-             "debugger never sees it, so only its numbers count as gains.", "",
-             "## Accuracy per round", "", "| model | test | dev |", "|---|---|---|"]
+             "debugger never sees it, so only its numbers count as gains. *Prior*: always "
+             "giving each question type's most common key (95% Wilson interval) — a model "
+             "inside it has shown no knowledge.", "",
+             "## Accuracy per round", ""]
+    first = (data["rounds"][0]["overall"] if data["rounds"] else
+             (data["reference"] or {}).get("overall", {}))
+    splits = ["test", "dev"] + (["reference"] if "reference" in first else [])
+    lines += ["| model | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+    if "reference" in splits:
+        lines[-2:-2] = ["`reference`: the authors' own keyed exercises harvested from the "
+                        "corpus, an external check on the generated items.", ""]
+
+    def row(name: str, o: dict, cell) -> None:
+        lines.append(f"| {name} | " + " | ".join(cell(o.get(s)) for s in splits) + " |")
+
+    if first:
+        row("*prior*", first, _prior)
     if data["reference"]:
-        o = data["reference"]["overall"]
-        lines.append(f"| base (untrained) | {_ci(o.get('test'))} | {_ci(o.get('dev'))} |")
+        row("base (untrained)", data["reference"]["overall"], _ci)
     for r in data["rounds"]:
-        o = r["overall"]
-        lines.append(f"| round {r['round']} | {_ci(o.get('test'))} | {_ci(o.get('dev'))} |")
+        row(f"round {r['round']}", r["overall"], _ci)
     for c in data["comparisons"]:
         lines += ["", f"## Round {c['to']} vs round {c['from']}", "",
                   "| split | before | after | change [95% CI, paired] | fixed | broken | "

@@ -154,20 +154,21 @@ KC_INDEX = pa.schema(
 BENCH_ITEMS = pa.schema(
     [
         pa.field("item_id", _str, nullable=False),
-        pa.field("split", _str, nullable=False),  # dev | test
-        pa.field("chain_id", _str, nullable=False),
+        pa.field("split", _str, nullable=False),  # dev | test | reference (authors' items)
+        pa.field("chain_id", _str),  # null: an item on statements (L2) or a concept (L1)
         pa.field("statement_ids", _strs),
         pa.field("concept_ids", _strs),
-        pa.field("chunk_id", _str, nullable=False),
+        pa.field("chunk_id", _str),  # null: a reference item (the authors' own exercise)
         pa.field("doc_id", _str, nullable=False),
         pa.field("discipline_code", _str),
         pa.field("question_type", _str),
+        pa.field("level", _str),  # the knowledge level it tests: L1 | L2 | L3
         pa.field("question", _str, nullable=False),
         pa.field("options", _strs, nullable=False),  # exactly 4, A-D
         pa.field("answer", _str, nullable=False),  # sorted letters, e.g. "AC"
         pa.field("explanation", _str),
         pa.field("distractor_types", _strs),
-        pa.field("generator", _str),  # template | llm
+        pa.field("generator", _str),  # template | llm | reference
     ]
 )
 
@@ -206,7 +207,7 @@ PREDICTIONS = pa.schema(
         pa.field("item_id", _str, nullable=False),
         pa.field("model", _str, nullable=False),  # the model directory/URI or served name
         pa.field("split", _str, nullable=False),
-        pa.field("chain_id", _str, nullable=False),  # the item's knowledge nodes (ids only)
+        pa.field("chain_id", _str),  # the item's knowledge nodes (ids only; chain: L3 only)
         pa.field("statement_ids", _strs),
         pa.field("concept_ids", _strs),
         pa.field("discipline_code", _str),

@@ -18,8 +18,9 @@ def item_nodes(item: dict, chains: dict[str, dict], statements: dict[str, dict]
                ) -> dict[str, dict[str, bool]]:
     """{kind: {node_id: direct?}} for one prediction row (kinds: chain, statement, concept)."""
     out: dict[str, dict[str, bool]] = {"chain": {}, "statement": {}, "concept": {}}
-    cid = item["chain_id"]
-    out["chain"][cid] = True
+    cid = item.get("chain_id")
+    if cid:  # L1 and L2 items have no chain
+        out["chain"][cid] = True
     for s in item.get("statement_ids") or []:
         out["statement"][s] = True
     for c in item.get("concept_ids") or []:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proda_ray.builder.config import DecontamConfig
 from proda_ray.engines.base import EngineConfig, LocalEngineConfig
+from proda_ray.evaluate.config import ScoringConfig
 
 
-class DebugConfig(BaseModel):
+class DebugConfig(ScoringConfig):
     """Failures on ``dev`` -> nodes -> diagnosis -> grounded patches -> the next dataset."""
 
     probe: bool = Field(default=True, description="Probe the model on the failed items' "
@@ -45,6 +46,4 @@ class DebugConfig(BaseModel):
     retries: int = Field(default=2, ge=0)
     seed: int = 0
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
-    max_tokens: int = Field(default=16, ge=1)
-    stop: list[str] = Field(default_factory=lambda: ["\nQuestion:", "\n\n"])
     workers: int | None = Field(default=1, ge=1)

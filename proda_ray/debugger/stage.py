@@ -29,7 +29,7 @@ import ray
 
 from proda_ray.debugger import attribution, patches, probes
 from proda_ray.debugger.config import DebugConfig
-from proda_ray.evaluate.stage import answer_items, engine_for, open_engine
+from proda_ray.evaluate.stage import answer_items, engine_for, open_engine, scoring_mode
 from proda_ray.ids import make_id
 from proda_ray.rounds import dataset_name, rname
 from proda_ray.runtime import configure_data_context, run_units, worker_count
@@ -187,7 +187,7 @@ class DebugStage(Stage[DebugConfig]):
         if not plist:
             return {}
         model = ctx.producer_report(self.train_t)["model"]
-        engine_json = engine_for(cfg.engine, model).model_dump(mode="json")
+        engine_json = engine_for(cfg.engine, model, cfg.prompt_format).model_dump(mode="json")
         units = []
         for i in range(0, len(plist), 64):
             key = f"p{i // 64:06d}"
@@ -254,7 +254,8 @@ class DebugStage(Stage[DebugConfig]):
                     samples[m["sample_id"]] = m
                     rows.append(patches.manifest_row(
                         m, self.round, [d["item_id"]],
-                        [d["chain_id"], *m["statement_ids"], *m["concept_ids"]], d["label"]))
+                        [*filter(None, [d["chain_id"]]), *m["statement_ids"],
+                         *m["concept_ids"]], d["label"]))
                 budget -= len(made)
         return list(samples.values()), rows, plan
 
@@ -320,7 +321,8 @@ class _ProbeUnit:
     def __call__(self, batch: dict) -> dict:
         key = str(batch["key"][0])
         plist = self.ws.read_json(posixpath.join(self.scratch, "probes", f"{key}.json"))
-        answers = answer_items(self.engine, plist, self.cfg.max_tokens, self.cfg.stop)
+        answers = answer_items(self.engine, plist, self.cfg.max_tokens, self.cfg.stop,
+                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format)
         out = [p | {"predicted": a["predicted"], "correct": a["correct"],
                     "raw_output": a["raw_output"]} for p, a in zip(plist, answers, strict=True)]
         self.ws.write_json(posixpath.join(self.scratch, "probe_answers", f"{key}.json"), out)

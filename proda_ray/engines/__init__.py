@@ -11,6 +11,7 @@ from proda_ray.engines.base import (
     GenerationRequest,
     GenerationResult,
     SamplingParams,
+    ScoringRequest,
     Usage,
     build_engine,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "JsonResult",
     "ResponseCache",
     "SamplingParams",
+    "ScoringRequest",
     "Usage",
     "build_engine",
     "generate_json",

@@ -33,6 +33,15 @@ class GenerationRequest:
     schema: dict | None = None  # JSON schema the output must follow (constrained if possible)
 
 
+@dataclass(frozen=True)
+class ScoringRequest:
+    """Log-likelihood of each continuation after ``context`` (multiple-choice scoring, as
+    lm-evaluation-harness does it: the continuation's tokens given the context's)."""
+
+    context: str
+    continuations: tuple[str, ...]
+
+
 @dataclass
 class GenerationResult:
     text: str | None
@@ -63,6 +72,13 @@ class Engine(ABC):
     @abstractmethod
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         """One result per request, in order. Never raises for a failed request."""
+
+    def loglikelihood(self, requests: list[ScoringRequest]) -> list[GenerationResult]:
+        """Per request, ``text`` = JSON ``[[sum of log-probabilities, tokens], ...]`` (one
+        pair per continuation). Engines that cannot score say so in every result."""
+        return [GenerationResult(None, error=f"unsupported: the {self.kind} engine cannot "
+                                 "score log-likelihoods (use the transformers engine)")
+                for _ in requests]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -122,9 +138,12 @@ class TransformersEngineConfig(BaseModel):
         "longer requests fail with context_overflow instead of degrading silently.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         default="auto", description="Weights' dtype (auto: the checkpoint's).")
-    chat_template: bool | None = Field(
+    chat_template: bool | Literal["plain"] | None = Field(
         default=None, description="Wrap prompts in the tokenizer's chat template (None: if "
-        "the tokenizer has one, as fine-tuned students do; base models get raw prompts).")
+        "the tokenizer has one, as fine-tuned students do; base models get raw prompts); "
+        "plain: proda's plain chat template, whatever the tokenizer has (the format the "
+        "student is trained in: evaluating base and student in it compares knowledge, not "
+        "formats).")
 
 
 class VLLMEngineConfig(BaseModel):

@@ -11,7 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from proda_ray.engines.base import Engine, GenerationRequest, GenerationResult, Usage
+from proda_ray.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ScoringRequest,
+    Usage,
+)
 from proda_ray.workspace.storage import Workspace
 
 
@@ -26,6 +32,13 @@ class ResponseCache:
             {"engine": kind, "model": model_id, "prompt": req.prompt,
              "params": req.params.model_dump(mode="json"), "schema": req.schema},
             sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @staticmethod
+    def scoring_key(kind: str, model_id: str, req: ScoringRequest) -> str:
+        payload = json.dumps({"engine": kind, "model": model_id, "op": "loglikelihood",
+                              "context": req.context, "continuations": list(req.continuations)},
+                             sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def _rel(self, key: str) -> str:
@@ -66,6 +79,21 @@ class CachedEngine(Engine):
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
             fresh = self.engine.generate([requests[i] for i in todo])
+            for i, r in zip(todo, fresh, strict=True):
+                out[i] = r
+                if self.cache and r.ok:
+                    self.cache.put(keys[i], r)
+        for r in out:
+            self.usage.add(r)
+        return out  # type: ignore[return-value]
+
+    def loglikelihood(self, requests: list[ScoringRequest]) -> list[GenerationResult]:
+        keys = [ResponseCache.scoring_key(self.kind, self.model_id, r) for r in requests]
+        out: list[GenerationResult | None] = [
+            self.cache.get(k) if self.cache else None for k in keys]
+        todo = [i for i, r in enumerate(out) if r is None]
+        if todo:
+            fresh = self.engine.loglikelihood([requests[i] for i in todo])
             for i, r in zip(todo, fresh, strict=True):
                 out[i] = r
                 if self.cache and r.ok:

@@ -22,6 +22,7 @@ from proda_ray.engines.base import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    ScoringRequest,
     TransformersEngineConfig,
 )
 
@@ -63,15 +64,24 @@ class TransformersEngine(Engine):
 
             self.model = PeftModel.from_pretrained(self.model, config.adapter_path)
         self.model.eval()
-        self.chat = (config.chat_template if config.chat_template is not None
+        if config.chat_template == "plain":
+            from proda_ray.engines.models import PLAIN_CHAT_TEMPLATE
+
+            self.tok.chat_template = PLAIN_CHAT_TEMPLATE
+        self.chat = (bool(config.chat_template) if config.chat_template is not None
                      else bool(getattr(self.tok, "chat_template", None)))
         self.max_len = config.max_model_len or getattr(
             self.model.config, "max_position_embeddings", None) or 1 << 30
         # the prompt the model sees depends on the chat wrapping: part of the cache key
         self._model_id = checkpoint_id(path) + (
             f"+{checkpoint_id(config.adapter_path)}" if config.adapter_path else "") + (
-            ":chat" if self.chat else ":raw")
+            ":plain" if config.chat_template == "plain" else ":chat" if self.chat else ":raw")
         self._torch = torch
+
+    @property
+    def parameters(self) -> int:
+        """The model's parameter count (the eval stage picks its scoring mode by it)."""
+        return sum(p.numel() for p in self.model.parameters())
 
     @property
     def model_id(self) -> str:
@@ -150,3 +160,43 @@ class TransformersEngine(Engine):
                     text = text[: text.index(s)]
             results.append((text, int(sum(mask)), n))
         return results
+
+    def loglikelihood(self, requests: list[ScoringRequest]) -> list[GenerationResult]:
+        """Sum of the continuation tokens' log-probabilities after the (chat-wrapped) context,
+        the context and each continuation tokenized separately and joined; one padded batch
+        per request (its continuations)."""
+        torch = self._torch
+        out = []
+        for r in requests:
+            t0 = time.perf_counter()
+            ctx = self.tok(self._text(r.context), add_special_tokens=not self.chat)["input_ids"]
+            conts = [self.tok(c, add_special_tokens=False)["input_ids"] for c in r.continuations]
+            longest = len(ctx) + max(len(c) for c in conts)
+            if longest > self.max_len:
+                out.append(GenerationResult(None, len(ctx), error=(
+                    f"context_overflow: {longest} tokens > the model's {self.max_len}")))
+                continue
+            try:
+                seqs = [ctx + c for c in conts]
+                ids = torch.full((len(seqs), longest), self.tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for k, q in enumerate(seqs):  # right-padded: positions match the context's
+                    ids[k, : len(q)] = torch.tensor(q)
+                    mask[k, : len(q)] = 1
+                with torch.inference_mode():
+                    logits = self.model(input_ids=ids.to(self.device),
+                                        attention_mask=mask.to(self.device)).logits.float()
+                logp = torch.log_softmax(logits, dim=-1)
+                scores = []
+                for k, c in enumerate(conts):
+                    pos = torch.arange(len(ctx) - 1, len(ctx) - 1 + len(c))
+                    tok = torch.tensor(c)
+                    scores.append([float(logp[k, pos, tok].sum()), len(c)])
+            except Exception as e:  # one bad request costs only itself
+                out.append(GenerationResult(None, len(ctx), error=(
+                    f"engine_error: {type(e).__name__}: {e}")))
+                continue
+            out.append(GenerationResult(json.dumps(scores), len(ctx),
+                                        sum(len(c) for c in conts),
+                                        time.perf_counter() - t0))
+        return out

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from proda_ray.engines.base import EngineConfig
 
 
-class EvalConfig(BaseModel):
+class ScoringConfig(BaseModel):
+    """How a model's answers are obtained; shared by eval and the debugger's probes, so a
+    probe and the benchmark score a model alike."""
+
+    scoring: Literal["auto", "generate", "loglikelihood"] = Field(
+        default="auto", description="generate: the model writes its answer, which is read "
+        "(whole options, word boundaries, negations; an echoed option list is unparsed); "
+        "loglikelihood: each of the 15 answer sets is scored by the model's log-likelihood "
+        "after the prompt, normalised by its length in bytes, and the best one is the answer "
+        "(lm-evaluation-harness's acc_norm; nothing to parse, so a weak model is scored on "
+        "what it prefers, not on whether it follows the format). auto: loglikelihood for "
+        "models under small_model_params on engines that can score, else generate.")
+    small_model_params: int = Field(default=1_000_000_000, ge=0)
+    prompt_format: Literal["plain_chat", "raw", "engine"] = Field(
+        default="plain_chat", description="One format for every model compared: plain_chat "
+        "wraps every prompt in proda's plain chat template (the one the student is trained "
+        "in), base and student alike; raw sends the bare prompt; engine leaves it to the "
+        "engine (a served chat endpoint applies its own).")
+    max_tokens: int = Field(default=16, ge=1, description="Answer length cap (letters only "
+                            "are asked for; raise it for models that think first).")
+    stop: list[str] = Field(default_factory=lambda: ["\nQuestion:", "\n\n"],
+                            description="Stop strings (base models go on to invent a next "
+                            "question otherwise).")
+
+
+class EvalConfig(ScoringConfig):
     """Answer every benchmark item with a model; score, tabulate, compare rounds."""
 
     model: str = Field(
@@ -20,12 +47,9 @@ class EvalConfig(BaseModel):
     adapter: bool = Field(default=False, description="For LoRA runs: evaluate the base with "
                           "the adapter applied (unmerged) instead of the merged export "
                           "(transformers engine; the answers should agree).")
-    splits: list[str] = Field(default_factory=lambda: ["dev", "test"])
-    max_tokens: int = Field(default=16, ge=1, description="Answer length cap (letters only "
-                            "are asked for; raise it for models that think first).")
-    stop: list[str] = Field(default_factory=lambda: ["\nQuestion:", "\n\n"],
-                            description="Stop strings (base models go on to invent a next "
-                            "question otherwise).")
+    splits: list[str] = Field(default_factory=lambda: ["dev", "test", "reference"],
+                              description="reference: the authors' own exercises (when the "
+                              "corpus has keyed ones), scored beside the generated items.")
     bootstrap: int = Field(default=1000, ge=100, description="Bootstrap resamples for CIs.")
     seed: int = 0
     unit_items: int = Field(default=64, ge=1, description="Items per work unit.")

@@ -9,7 +9,7 @@ right question ("did this model get better on these items?").
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import numpy as np
@@ -34,13 +34,31 @@ def paired_diff_ci(a: Iterable[float], b: Iterable[float], n_boot: int = 1000,
     return bootstrap_ci(d, n_boot, alpha, seed)
 
 
+def prior(rows: list[dict]) -> dict:
+    """The answer-pattern prior on these rows: always give each question type's most
+    common key. Its accuracy, with a 95% Wilson interval, is the chance a reader of the
+    benchmark must see beside every model's accuracy."""
+    from proda_ray.tester.validity import wilson
+
+    by_type: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        by_type[str(r.get("question_type") or "item")][r["gold"]] += 1
+    hits = sum(c.most_common(1)[0][1] for c in by_type.values())
+    n = len(rows)
+    lo, hi = wilson(hits, n) if n else (float("nan"), float("nan"))
+    return {"accuracy": hits / n if n else float("nan"), "ci": [lo, hi],
+            "patterns": {t: c.most_common(1)[0][0] for t, c in sorted(by_type.items())}}
+
+
 def summarize(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
-    """Accuracy, partial credit and parse rate of prediction rows, with intervals."""
+    """Accuracy, partial credit and parse rate of prediction rows, with intervals, and the
+    answer-pattern prior's accuracy on the same rows."""
     acc = bootstrap_ci([float(r["correct"]) for r in rows], n_boot, seed=seed)
     part = bootstrap_ci([float(r["partial_credit"]) for r in rows], n_boot, seed=seed)
     return {"items": len(rows), "accuracy": acc[0], "ci": [acc[1], acc[2]],
             "partial_credit": part[0], "partial_ci": [part[1], part[2]],
-            "unparsed": sum(1 for r in rows if r.get("parse_status") in ("unparsed", "empty"))}
+            "unparsed": sum(1 for r in rows if r.get("parse_status") in ("unparsed", "empty")),
+            "prior": prior(rows) if rows and "gold" in rows[0] else None}
 
 
 def by_group(rows: list[dict], key: str, n_boot: int = 1000, seed: int = 0) -> dict:

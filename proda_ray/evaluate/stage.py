@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 import time
 from collections import Counter
@@ -23,12 +24,18 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from proda_ray.engines import CachedEngine, GenerationRequest, ResponseCache, SamplingParams
+from proda_ray.engines import (
+    CachedEngine,
+    GenerationRequest,
+    ResponseCache,
+    SamplingParams,
+    ScoringRequest,
+)
 from proda_ray.engines.base import TransformersEngineConfig, build_engine
 from proda_ray.evaluate import metrics
 from proda_ray.evaluate.answers import extract_answer, score
 from proda_ray.evaluate.config import EvalConfig
-from proda_ray.exports import mcq_prompt
+from proda_ray.exports import ANSWER_SETS, mcq_prompt
 from proda_ray.ids import content_hash
 from proda_ray.rounds import rname
 from proda_ray.runtime import configure_data_context, run_units, worker_count
@@ -121,7 +128,7 @@ class EvalStage(Stage[EvalConfig]):
         return m
 
     def _engine_config(self, model: str | None, train: dict):
-        ec = engine_for(self.config.engine, model)
+        ec = engine_for(self.config.engine, model, self.config.prompt_format)
         if self.config.adapter and self.config.model == "trained":
             if ec.kind != "transformers":
                 raise ValueError("eval.adapter needs the transformers engine")
@@ -157,13 +164,58 @@ class EvalStage(Stage[EvalConfig]):
         return rep
 
 
-def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str]) -> list[dict]:
-    """Ask ``engine`` every 4-option item (``question``, ``options``, ``answer``) greedily;
-    per item: raw output, extracted letters, parse status, exact-set correct, partial credit
-    and the engine error (a failed request is an ``error`` status, scored wrong)."""
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
-    results = engine.generate([GenerationRequest(mcq_prompt(it), params) for it in items])
+PLAIN_USER, PLAIN_ASSISTANT = "<|user|>\n", "\n<|assistant|>\n"
+
+
+def format_prompt(prompt: str, prompt_format: str, engine_kind: str) -> str:
+    """The prompt as the model sees it. The transformers engine applies proda's plain chat
+    template itself (``chat_template="plain"``, tokenized as in training); other engines get
+    it rendered here, so every model compared sees one format."""
+    if prompt_format == "plain_chat" and engine_kind != "transformers":
+        return f"{PLAIN_USER}{prompt}{PLAIN_ASSISTANT}"
+    return prompt
+
+
+def scoring_mode(engine, cfg) -> str:
+    """generate or loglikelihood for this engine under ``cfg`` (an EvalConfig)."""
+    if cfg.scoring != "auto":
+        return cfg.scoring
+    inner = getattr(engine, "engine", engine)
+    n = getattr(inner, "parameters", None)
+    return "loglikelihood" if n is not None and n < cfg.small_model_params else "generate"
+
+
+def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
+                 scoring: str = "generate", prompt_format: str = "raw") -> list[dict]:
+    """Ask ``engine`` every 4-option item (``question``, ``options``, ``answer``); per item:
+    raw output, extracted letters, parse status, exact-set correct, partial credit and the
+    engine error (a failed request is an ``error`` status, scored wrong).
+
+    ``generate``: greedy text, read by ``extract_answer``. ``loglikelihood``: the answer set
+    (of the 15) with the highest log-likelihood per byte after the prompt; ``raw_output``
+    holds every set's normalised score (JSON)."""
+    prompts = [format_prompt(mcq_prompt(it), prompt_format, engine.kind) for it in items]
     out = []
+    if scoring == "loglikelihood":
+        conts = tuple(" " + a for a in ANSWER_SETS)
+        results = engine.loglikelihood([ScoringRequest(p, conts) for p in prompts])
+        for it, r in zip(items, results, strict=True):
+            if not r.ok:
+                out.append({"raw_output": None, "predicted": "", "parse_status": "error",
+                            "correct": False, "partial_credit": 0.0, "error": r.error})
+                continue
+            norm = [lp / len(c.encode()) for (lp, _n), c in zip(json.loads(r.text), conts,
+                                                               strict=True)]
+            best = ANSWER_SETS[int(np.argmax(norm))].replace(",", "")
+            correct, partial = score(best, it["answer"])
+            out.append({"raw_output": json.dumps(dict(zip(ANSWER_SETS, (round(x, 4)
+                                                                      for x in norm),
+                                                          strict=True))),
+                        "predicted": best, "parse_status": "scored", "correct": correct,
+                        "partial_credit": partial, "error": None})
+        return out
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
+    results = engine.generate([GenerationRequest(p, params) for p in prompts])
     for it, r in zip(items, results, strict=True):
         pred, status = extract_answer(r.text, it["options"]) if r.ok else ("", "error")
         correct, partial = score(pred, it["answer"]) if pred else (False, 0.0)
@@ -187,12 +239,16 @@ def open_engine(ws: Workspace, engine_json: dict):
     return CachedEngine(build_engine(ec), ResponseCache(ws))
 
 
-def engine_for(ec, model: str | None):
-    """The engine config that runs ``model`` (None: the engine's own, e.g. a served one)."""
+def engine_for(ec, model: str | None, prompt_format: str = "engine"):
+    """The engine config that runs ``model`` (None: the engine's own, e.g. a served one);
+    a transformers engine gets the chat wrapping ``prompt_format`` asks for."""
+    wrap = {"plain_chat": "plain", "raw": False}.get(prompt_format)
     if ec is None:
         if model is None:
             raise ValueError("model=engine needs an engine config")
-        return TransformersEngineConfig(model_path=model)
+        ec = TransformersEngineConfig(model_path=model)
+    if ec.kind == "transformers" and wrap is not None:
+        ec = ec.model_copy(update={"chat_template": wrap})
     if model is None:
         return ec
     field = {"transformers": "model_path", "vllm": "model", "local": "model_path"}.get(ec.kind)
@@ -217,7 +273,8 @@ class _EvalUnit:
         key = str(batch["key"][0])
         items = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         self.engine.usage = Usage()
-        answers = answer_items(self.engine, items, self.cfg.max_tokens, self.cfg.stop)
+        answers = answer_items(self.engine, items, self.cfg.max_tokens, self.cfg.stop,
+                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format)
         rows, c = [], Counter()
         for it, a in zip(items, answers, strict=True):
             c[f"parse:{a['parse_status']}"] += 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from proda_ray.engines import Engine
 from proda_ray.ids import content_hash, make_id
 from proda_ray.spec.records import Rejection
-from proda_ray.tester import templates, validity
+from proda_ray.tester import closed_book, templates, validity
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.items import (
     blind_check,
@@ -27,6 +27,10 @@ from proda_ray.tester.items import (
     normalized,
     validate,
 )
+
+# statement_truth options are whole statements of one chunk; true and false ones share the
+# objects' lengths (a false one carries another option's object), so lengths carry no key
+UNBALANCED_LENGTHS = frozenset({"statement_truth"})
 
 
 @dataclass
@@ -47,28 +51,72 @@ class Compiled:
 
 
 def pools(chains: list[dict], statements: list[dict], per_discipline: int = 400,
-          seed: int = 0) -> dict[str, dict[str, list]]:
-    """Distractor material per discipline: steps and statements of *other* chains (bounded,
-    deterministic). Items borrow from it for context-confusion / misattribution options."""
+          seed: int = 0, concepts: list[dict] | None = None,
+          terms: list[tuple[str, str]] | None = None) -> dict[str, dict[str, list]]:
+    """Distractor material per discipline: steps and statements of *other* chains, and
+    definitions of concepts (bounded, deterministic). Items borrow from it for
+    context-confusion / misattribution options and for other terms' definitions; ``terms``
+    ((discipline, term) of every concept) tell a statement about a domain term."""
     by_disc: dict[str, dict[str, list]] = {}
+
+    def slot(code: str) -> dict[str, list]:
+        return by_disc.setdefault(code, {"steps": [], "statements": [], "definitions": [],
+                                         "terms": []})
+
     chain_disc = {c["chain_id"]: c.get("discipline_code") or "" for c in chains}
     for c in sorted(chains, key=lambda c: c["chain_id"]):
-        d = by_disc.setdefault(c.get("discipline_code") or "", {"steps": [], "statements": []})
-        d["steps"] += [[c["chain_id"], s] for s in c["steps"]]
+        slot(c.get("discipline_code") or "")["steps"] += [[c["chain_id"], s] for s in c["steps"]]
     for s in sorted(statements, key=lambda s: s["statement_id"]):
-        d = by_disc.setdefault(chain_disc.get(s["chain_id"]) or s.get("discipline_code") or "",
-                               {"steps": [], "statements": []})
-        d["statements"].append({k: s[k] for k in ("chain_id", "subject", "predicate",
-                                                  "object")})
-    everything = {"steps": [x for d in by_disc.values() for x in d["steps"]],
-                  "statements": [x for d in by_disc.values() for x in d["statements"]]}
+        slot(chain_disc.get(s["chain_id"]) or s.get("discipline_code") or "")[
+            "statements"].append({k: s[k] for k in ("chain_id", "subject", "predicate",
+                                                    "object")})
+    for t in sorted(terms or [], key=lambda t: (t[0], t[1])):  # (discipline, term)
+        st = sorted(closed_book.stems(t[1]))
+        if st:
+            slot(t[0] or "")["terms"].append(st)
+    for c in sorted(concepts or [], key=lambda c: c["concept_id"]):
+        if (c.get("definition") or "").strip():  # (definiens only: see concept_sources)
+            slot(c.get("discipline_code") or "")["definitions"].append(
+                {k: c.get(k) for k in ("concept_id", "term", "aliases", "definition",
+                                       "doc_id")})
+    everything = {k: [x for d in by_disc.values() for x in d[k]]
+                  for k in ("steps", "statements", "definitions", "terms")}
     by_disc["*"] = everything  # fallback when a discipline has too little material
     for code, d in by_disc.items():
         rng = random.Random(f"{seed}:pool:{code}")
         for k in ("steps", "statements"):
             if len(d[k]) > per_discipline:
                 d[k] = rng.sample(d[k], per_discipline)
+        if len(d["definitions"]) > 4 * per_discipline:
+            d["definitions"] = rng.sample(d["definitions"], 4 * per_discipline)
     return by_disc
+
+
+def concept_sources(concepts: list[dict], mentions: list[dict]) -> list[dict]:
+    """Each defined concept with the chunk its definition came from (the mention whose term
+    and definition it kept): the provenance items, splits and attribution need. The
+    definition becomes its *definiens* (``closed_book.definiens``: what the term means,
+    without the term), or empty when the mention's sentence only names the term."""
+    from proda_ray.knowledge.merge import normalize_term
+
+    by_def: dict[tuple[str, str], dict] = {}
+    for m in sorted(mentions, key=lambda m: (m["chunk_id"], m["term"])):
+        if (m.get("definition") or "").strip():
+            by_def.setdefault((normalize_term(m["term"]), m["definition"].strip()), m)
+    out = []
+    for c in concepts:
+        d = (c.get("definition") or "").strip()
+        if not d:
+            continue
+        names = [c["term"], *(c.get("aliases") or [])]
+        m = next((by_def[(normalize_term(n), d)] for n in names
+                  if (normalize_term(n), d) in by_def), None)
+        if m is None:
+            continue
+        out.append({**c, "chunk_id": m["chunk_id"], "doc_id": m["doc_id"],
+                    "discipline_code": m.get("discipline_code"), "origin": m.get("origin"),
+                    "definition": closed_book.definiens(c["term"], d, m.get("origin"))})
+    return out
 
 
 def _links(item: dict, chain: dict, stmts: list[dict]) -> None:
@@ -76,40 +124,125 @@ def _links(item: dict, chain: dict, stmts: list[dict]) -> None:
     ids = item.get("statement_ids") or [s["statement_id"] for s in stmts]
     item["statement_ids"] = sorted(ids)
     chosen = [s for s in stmts if s["statement_id"] in set(ids)]
-    item["concept_ids"] = sorted({c for s in chosen for c in (s.get("concept_ids") or [])})
+    item["concept_ids"] = sorted({c for s in chosen for c in (s.get("concept_ids") or [])}
+                                 | set(item.get("concept_ids") or []))
+
+
+def _chain_candidates(chain: dict, stmts: list[dict], pool: dict, cfg: BenchConfig,
+                      out: Compiled) -> list[dict]:
+    p = pool.get(chain.get("discipline_code") or "", {"steps": [], "statements": []})
+    others = [s for s in p["statements"] if s["chain_id"] != chain["chain_id"]]
+    other_steps = [t for cid, t in p["steps"] if cid != chain["chain_id"]]
+    if len(other_steps) < 4 or len(others) < 4:  # a thin discipline: borrow wider
+        wide = pool.get("*", {"steps": [], "statements": []})
+        others += [s for s in wide["statements"] if s["chain_id"] != chain["chain_id"]
+                   and s not in others]
+        other_steps += [t for cid, t in wide["steps"] if cid != chain["chain_id"]
+                        and t not in other_steps]
+    made: list[dict] = []
+    for kind in cfg.kinds:
+        if len(made) >= cfg.items_per_chain:
+            break
+        if kind == "step_after":
+            item, why = closed_book.step_after(chain, cfg.seed, other_steps)
+        elif kind in templates.GENERATORS:
+            item = templates.GENERATORS[kind](chain, cfg.seed, statements=stmts,
+                                              others=others, other_steps=other_steps)
+            why = None if item is not None else "not_applicable"
+        else:
+            continue
+        if item is None:
+            out.counters[f"template_not_applicable:{kind}:{why}"] += 1
+            continue
+        made.append(item)
+    return made
+
+
+def _similarity(embed):
+    """A memoised cosine of two phrases."""
+    cache: dict[str, object] = {}
+
+    def vec(t: str):
+        if t not in cache:
+            cache[t] = embed([t])[0]
+        return cache[t]
+
+    return lambda a, b: float(vec(a) @ vec(b))
 
 
 def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dict],
-                 cfg: BenchConfig, engine: Engine | None = None) -> Compiled:
+                 cfg: BenchConfig, engine: Engine | None = None,
+                 chunks: list[dict] | None = None, concepts: list[dict] | None = None,
+                 embed=None) -> Compiled:
+    """Candidates from one work unit, through the per-item gates.
+
+    ``chunks``: the unit's chunks (``chunk_id``, ``doc_id``, ``discipline_code``,
+    ``discipline``, ``section_path``, ``title``, ``sentences``) for ``statement_truth``;
+    ``concepts``: defined concepts with their source chunk (``concept_sources``) for
+    ``definition_match``; ``embed``: texts -> unit-norm vectors (MiniLM in the stage), for
+    the check that a swapped object is of the kind it replaces (None: no such check)."""
     out = Compiled()
+    similarity = _similarity(embed) if embed is not None else None
     by_chain: dict[str, list[dict]] = {}
+    by_chunk: dict[str, list[dict]] = {}
     for s in statements:
         by_chain.setdefault(s["chain_id"], []).append(s)
-    candidates: list[tuple[dict, dict, str]] = []  # (chain, item, generator)
-    for chain in chains:
-        out.counters["chains"] += 1
-        stmts = by_chain.get(chain["chain_id"], [])
-        p = pool.get(chain.get("discipline_code") or "", {"steps": [], "statements": []})
-        others = [s for s in p["statements"] if s["chain_id"] != chain["chain_id"]]
-        other_steps = [t for cid, t in p["steps"] if cid != chain["chain_id"]]
-        if len(other_steps) < 4 or len(others) < 4:  # a thin discipline: borrow wider
-            wide = pool.get("*", {"steps": [], "statements": []})
-            others += [s for s in wide["statements"] if s["chain_id"] != chain["chain_id"]
-                       and s not in others]
-            other_steps += [t for cid, t in wide["steps"] if cid != chain["chain_id"]
-                            and t not in other_steps]
-        if "template" in cfg.generators:
-            made = 0
-            for kind in cfg.kinds:
-                if made >= cfg.items_per_chain:
-                    break
-                item = templates.GENERATORS[kind](chain, cfg.seed, statements=stmts,
-                                                  others=others, other_steps=other_steps)
-                if item is None:
-                    out.counters[f"template_not_applicable:{kind}"] += 1
-                    continue
+        by_chunk.setdefault(s.get("chunk_id"), []).append(s)
+    candidates: list[tuple[dict, dict, str]] = []  # (source node, item, generator)
+    if "template" in cfg.generators:
+        for chain in chains:
+            out.counters["chains"] += 1
+            for item in _chain_candidates(chain, by_chain.get(chain["chain_id"], []), pool,
+                                          cfg, out):
                 candidates.append((chain, item, "template"))
-                made += 1
+        if "statement_truth" in cfg.kinds:
+            # one topic = a document (a textbook section: often longer than a chunk, and
+            # its statements answer one question together)
+            sections: dict[tuple, list[dict]] = {}
+            for chunk in sorted(chunks or [], key=lambda c: c["chunk_id"]):
+                if by_chunk.get(chunk["chunk_id"]):
+                    sections.setdefault((chunk["doc_id"], closed_book.topic_of(chunk)),
+                                        []).append(chunk)
+            for (doc, _topic), members in sorted(sections.items(), key=lambda kv: (
+                    kv[0][0], kv[0][1] or "", kv[1][0]["chunk_id"])):
+                stmts = [s for c in members for s in by_chunk[c["chunk_id"]]]
+                home = max(members, key=lambda c: (len(by_chunk[c["chunk_id"]]),
+                                                   c["chunk_id"]))
+                sentences = [x for c in members for x in c.get("sentences") or []]
+                spare = [s for s in statements if s.get("doc_id") == doc
+                         and s not in stmts]
+                out.counters["sections"] += 1
+                terms = [frozenset(t) for t in
+                         (pool.get(home.get("discipline_code") or "", {}).get("terms")
+                          or pool.get("*", {}).get("terms") or [])] or None
+                n_parts = max(1, min(cfg.items_per_section,
+                                     len(closed_book.usable_statements(stmts, terms)) // 4))
+                for part in range(n_parts):
+                    item, why = closed_book.statement_truth(home, stmts, cfg.seed, sentences,
+                                                            spare, part, similarity,
+                                                            terms=terms)
+                    if item is None:
+                        out.counters[f"template_not_applicable:statement_truth:{why}"] += 1
+                        continue
+                    candidates.append(({**home, "chain_id": None}, item, "template"))
+        if "definition_match" in cfg.kinds:
+            domains = {c["chunk_id"]: c.get("discipline") for c in chunks or []}
+            for concept in concepts or []:
+                out.counters["concepts"] += 1
+                d = concept.get("discipline_code") or ""
+                p = pool.get(d, {}).get("definitions") or []
+                if len(p) < 8:  # a thin discipline: borrow wider
+                    p = p + [x for x in pool.get("*", {}).get("definitions") or []
+                             if x not in p]
+                node = {**concept, "chain_id": None,
+                        "discipline": domains.get(concept["chunk_id"])}
+                item, why = closed_book.definition_match(node, p, cfg.seed,
+                                                         similarity=similarity)
+                if item is None:
+                    out.counters[f"template_not_applicable:definition_match:{why}"] += 1
+                    continue
+                item["concept_ids"] = [concept["concept_id"]]
+                candidates.append((node, item, "template"))
     if "llm" in cfg.generators and engine is not None and chains:
         from proda_ray.tester.llm import llm_items
 
@@ -122,22 +255,31 @@ def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dic
                 candidates.append((chain, item, "llm"))
     # per-item gates
     gated: list[tuple[dict, dict]] = []
-    for chain, item, gen in candidates:
-        item.update(generator=gen, chain_id=chain["chain_id"], chunk_id=chain["chunk_id"],
-                    doc_id=chain["doc_id"], discipline_code=chain.get("discipline_code"))
-        item["item_id"] = make_id("item", chain["chain_id"], item["question"],
-                                  *item["options"], item["answer"])
-        _links(item, chain, by_chain.get(chain["chain_id"], []))
+    for node, item, gen in candidates:
+        item.update(generator=gen, chain_id=node.get("chain_id"), chunk_id=node["chunk_id"],
+                    doc_id=node["doc_id"], discipline_code=node.get("discipline_code"))
+        item["item_id"] = make_id("item", node.get("chain_id") or node["chunk_id"],
+                                  item["question"], *item["options"], item["answer"])
+        if node.get("chain_id"):
+            _links(item, node, by_chain.get(node["chain_id"], []))
+        else:
+            _links(item, node, by_chunk.get(node["chunk_id"], [])
+                   if item.get("statement_ids") else [])
+        item.setdefault("level", closed_book.LEVEL.get(item["question_type"], "L3"))
         out.counters[f"candidates:{gen}"] += 1
-        err = (validate(item, cfg.min_question_words, cfg.max_question_words)
-               or length_balance(item["options"], cfg.length_tolerance))
+        err = validate(item, cfg.min_question_words, cfg.max_question_words)
+        if err is None and item["question_type"] not in UNBALANCED_LENGTHS:
+            err = length_balance(item["options"], cfg.length_tolerance)
         if err:
             out.reject(item, "gate", err)
             continue
-        gated.append((chain, item))
+        gated.append((node, item))
     checked = _answerability(gated, cfg, engine, out)
     for item in checked:
-        err = blind_check(item)
+        # the per-item blind check (one heuristic finds the key) is for the open-book
+        # templates; dropping an item *because* its key is the longest would teach a solver
+        # that keys never are: closed-book types are judged by the validity suite instead
+        err = None if item["question_type"] in closed_book.KINDS else blind_check(item)
         if err:
             out.reject(item, "gate", err)
             continue
@@ -165,7 +307,9 @@ def _answerability(gated: list[tuple[dict, dict]], cfg: BenchConfig, engine: Eng
         if item["item_id"] in answers:
             got, who = answers[item["item_id"]], "engine"
         else:
-            got, who = templates.solve_from_chain(item), "rules"
+            got, who = (closed_book.solve_from_facts(item)
+                        if item["question_type"] in closed_book.KINDS
+                        else templates.solve_from_chain(item)), "rules"
         if got is None:
             out.reject(item, "answerability", f"unanswerable: the {who} check could not "
                        "answer the item from its chain")
@@ -183,6 +327,16 @@ def split_of(group: str, seed: int, test_fraction: float) -> float:
     return int(content_hash(str(seed), "split", group), 16) / 16 ** 16
 
 
+def _dedup_text(item: dict) -> str:
+    """What two items must share to be duplicates. Definition items of terms that define
+    each other's distractors share every option, yet ask different questions: for them the
+    question and its key are the item."""
+    if item["question_type"] == "definition_match":
+        key = [o for o, c in zip(item["options"], "ABCD", strict=True) if c in item["answer"]]
+        return normalized({"question": item["question"], "options": key})
+    return normalized(item)
+
+
 def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
     """Global dedup, quotas and splits over every unit's survivors (deterministic)."""
     out = Compiled()
@@ -192,12 +346,13 @@ def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
     by_disc: dict[str, list[tuple[str, str]]] = {}
     kept = []
     for item in items:
-        norm = normalized(item)
+        norm = _dedup_text(item)
         if norm in seen:
             out.reject(item, "dedup", f"duplicate: same text as {seen[norm]}")
             continue
         # fuzzy: within the chain, then across the discipline (bounded candidate sets)
-        near = next((iid for n, iid in by_chain.get(item["chain_id"], [])
+        grp = item.get("chain_id") or item["chunk_id"]
+        near = next((iid for n, iid in by_chain.get(grp, [])
                      if near_duplicate(norm, n)), None)
         if near is None:
             near = next((iid for n, iid in by_disc.get(item["discipline_code"] or "", [])
@@ -206,7 +361,7 @@ def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
             out.reject(item, "dedup", f"near_duplicate: too close to {near}")
             continue
         seen[norm] = item["item_id"]
-        by_chain.setdefault(item["chain_id"], []).append((norm, item["item_id"]))
+        by_chain.setdefault(grp, []).append((norm, item["item_id"]))
         by_disc.setdefault(item["discipline_code"] or "", []).append((norm, item["item_id"]))
         kept.append(item)
     if cfg.max_items_per_discipline:
@@ -223,10 +378,11 @@ def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
             per[d] += 1
             capped.append(item)
         kept = sorted(capped, key=lambda i: i["item_id"])
+    closed_book.balance_keys(kept, cfg.seed)
     # the validity suite: can the items be answered from their form alone?
     if kept:
-        rep = validity.evaluate(kept, group_key="chain_id", margin=cfg.validity_margin,
-                                seed=cfg.seed)
+        rep = validity.evaluate(kept, group_key=("chain_id", "chunk_id"),
+                                margin=cfg.validity_margin, seed=cfg.seed)
         out.validity = rep
         if cfg.validity == "enforce":
             bad_types = {t for t, r in rep["types"].items() if r["form_solvable"]}

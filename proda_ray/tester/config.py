@@ -10,17 +10,26 @@ from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
 class BenchConfig(BaseModel):
-    """Benchmark items from L3 chains, gated, deduplicated, split into dev and test."""
+    """Benchmark items from the knowledge core (L1 concepts, L2 statements, L3 chains),
+    gated, checked for form-only solvability, deduplicated, split into dev and test."""
 
     generators: list[Literal["template", "llm"]] = Field(
         default_factory=lambda: ["template"],
         description="template: deterministic reasoning-structure templates (correct by "
         "construction; right for small or absent teachers); llm: items written by the "
         "engine from the chain, kept only if they pass every gate.")
-    kinds: list[Literal["process_order", "causal_chain", "next_step"]] = Field(
-        default_factory=lambda: ["process_order", "causal_chain", "next_step"],
-        description="Template kinds, in priority order.")
-    items_per_chain: int = Field(default=2, ge=1, le=10)
+    kinds: list[Literal["definition_match", "statement_truth", "step_after",
+                        "process_order", "causal_chain", "next_step"]] = Field(
+        default_factory=lambda: ["definition_match", "statement_truth", "step_after"],
+        description="Template kinds. Closed-book (the stem never shows what decides the "
+        "key): definition_match (L1: one per defined concept), statement_truth (L2: one per "
+        "chunk with four usable statements), step_after (L3: per chain). Open-book, kept "
+        "for comparison (their stems quote the steps; the validity suite shows them "
+        "form-solvable): process_order, causal_chain, next_step.")
+    items_per_chain: int = Field(default=2, ge=1, le=10,
+                                 description="Chain (L3) items per chain, over the kinds.")
+    items_per_section: int = Field(default=3, ge=1, le=10, description="statement_truth "
+                                   "items per section, each on four other statements.")
     max_items_per_discipline: int | None = Field(
         default=None, ge=1, description="Per-discipline quota (None: no cap).")
     seed: int = Field(default=0, description="Fixes templates, option order and splits.")
@@ -29,7 +38,8 @@ class BenchConfig(BaseModel):
     split_by: Literal["chunk", "document"] = Field(
         default="chunk", description="Items of one source chunk (or document) never straddle "
         "dev and test; a chain lives in one chunk, so chains never straddle either.")
-    min_question_words: int = 40
+    min_question_words: int = Field(default=8, description="A closed-book stem is short: "
+                                    "it names what is asked, not the facts.")
     max_question_words: int = 100
     length_tolerance: float = Field(default=0.2, gt=0, le=1,
                                     description="Options within ±this of their mean length.")
@@ -38,15 +48,19 @@ class BenchConfig(BaseModel):
         "contradicts rejects the item): rules re-derive template keys from the chain's "
         "facts; engine asks the LLM; auto = rules for template items, engine for llm ones.")
     validity: Literal["report", "enforce"] = Field(
-        default="report", description="The adversarial validity suite (solvers that read only "
+        default="enforce", description="The adversarial validity suite (solvers that read only "
         "stems and options) runs on every benchmark; its table goes into the manifest. "
         "enforce: a question type whose best solver beats the answer-pattern prior by more "
         "than validity_margin is not shipped (form_solvable_type), nor is an item the "
         "solvers answer with certainty (form_solvable).")
     validity_margin: float = Field(default=0.05, ge=0, le=1)
+    reference_items: bool = Field(
+        default=True, description="Harvest the authors' own keyed multiple-choice exercises "
+        "(a question, options 1-4, 'Solution: X') from the documents into split 'reference': "
+        "every model is scored on them beside the generated benchmark.")
     engine: EngineConfig = Field(default_factory=LocalEngineConfig)
     temperature: float = Field(default=0.3, ge=0)
     max_tokens: int = Field(default=900, ge=64)
     retries: int = Field(default=2, ge=0)
-    unit_chains: int = Field(default=64, ge=1,
-                             description="Chains per work unit (resumption, parallelism).")
+    unit_chunks: int = Field(default=64, ge=1, description="Source chunks per work unit "
+                             "(whole documents; resumption, parallelism).")

@@ -1,9 +1,11 @@
-"""The bench stage on Ray: chains -> gated items -> dev/test splits.
+"""The bench stage on Ray: the knowledge core -> gated items -> dev/test splits.
 
-Chains are grouped into work units; an actor pool compiles each unit (templates, optional
-LLM items and engine answerability behind the response cache) and writes its candidates and
-rejections, then a done marker (resumable like extraction). One final task deduplicates,
-applies quotas and splits across all units.
+The core (chains, statements, defined concepts with the chunk their definition came from,
+and those chunks' headings and text) is grouped by document into work units; an actor pool
+compiles each unit (templates, optional LLM items and engine answerability behind the
+response cache) and writes its candidates and rejections, then a done marker (resumable like
+extraction). One final task deduplicates, applies quotas, runs the validity suite and splits
+across all units.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import BENCH_ITEMS, REJECTED
 from proda_ray.spec.shards import rejected_table
-from proda_ray.tester.compile import compile_unit, finalize, pools
+from proda_ray.tester.compile import compile_unit, concept_sources, finalize, pools
 from proda_ray.tester.config import BenchConfig
+from proda_ray.tester.reference import reference_items
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
 
@@ -31,7 +34,7 @@ CANDIDATE_COLUMNS = [f.name for f in BENCH_ITEMS if f.name != "split"]
 class BenchStage(Stage[BenchConfig]):
     name = "bench"
     config_model = BenchConfig
-    inputs = ("chains", "statements")
+    inputs = ("chains", "statements", "concepts", "concept_mentions", "chunks", "documents")
     outputs = ("bench_items",)
     code_modules = ("proda_ray.tester", "proda_ray.engines", "proda_ray.schema",
                     "proda_ray.ids")
@@ -48,8 +51,9 @@ class BenchStage(Stage[BenchConfig]):
         configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
-        n_units = ray.get(_prepare.remote(ws, ctx.inputs["chains"].path,
-                                          ctx.inputs["statements"].path, ctx.scratch, cfg))
+        n_units = ray.get(_prepare.remote(ws, {t: (i.path if i.rows else None)
+                                               for t, i in ctx.inputs.items()},
+                                          ctx.scratch, cfg))
         res.timings_s["prepare"] = time.perf_counter() - t0
         units = [{"key": f"u{i:06d}"} for i in range(n_units)]
         t0 = time.perf_counter()
@@ -61,9 +65,11 @@ class BenchStage(Stage[BenchConfig]):
                         inline=engine and cfg.engine.kind == "vllm")
         res.timings_s["compile"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        docs = ctx.inputs["documents"]
         final = ray.get(_finalize.remote(ws, ctx.scratch, [u["key"] for u in units],
                                          ctx.table_dir("bench_items"),
-                                         ctx.table_dir("bench_items.rejected"), cfg))
+                                         ctx.table_dir("bench_items.rejected"), cfg,
+                                         docs.path if docs.rows else None))
         res.timings_s["finalize"] = time.perf_counter() - t0
         for key, value in {**run.counters(), **final}.items():
             if key.startswith("rejected:"):
@@ -79,27 +85,77 @@ class BenchStage(Stage[BenchConfig]):
         return res
 
 
+CHUNK_COLUMNS = ["chunk_id", "doc_id", "discipline_code", "discipline", "section_path",
+                 "title", "text"]
+
+
 @ray.remote(num_cpus=1)
-def _prepare(ws: Workspace, chains_rel: str, stmts_rel: str, scratch: str, cfg: BenchConfig
+def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: BenchConfig
              ) -> int:
-    """Write the distractor pools and each unit's chains + statements; return unit count."""
+    """Write the distractor pools and each unit's part of the core; return the unit count.
+    A unit holds whole documents (a lone false statement borrows an object from another
+    chunk of its document)."""
     if ws.exists(scratch, "prepared.json"):
         return ws.read_json(posixpath.join(scratch, "prepared.json"))["units"]
-    chains = sorted(ws.read_parquet(chains_rel).to_pylist(), key=lambda c: c["chain_id"])
-    stmts = ws.read_parquet(stmts_rel).to_pylist()
-    ws.write_json(posixpath.join(scratch, "pools.json"), pools(chains, stmts, seed=cfg.seed))
-    by_chain: dict[str, list[dict]] = {}
-    for s in stmts:
-        by_chain.setdefault(s["chain_id"], []).append(s)
-    n = 0
-    for i in range(0, len(chains), cfg.unit_chains):
-        part = chains[i : i + cfg.unit_chains]
-        ws.write_json(posixpath.join(scratch, "inputs", f"u{n:06d}.json"), {
-            "chains": part,
-            "statements": [s for c in part for s in by_chain.get(c["chain_id"], [])]})
-        n += 1
+
+    def read(t: str, columns=None) -> list[dict]:
+        return ws.read_parquet(paths[t], columns=columns).to_pylist() if paths.get(t) else []
+
+    chains = sorted(read("chains"), key=lambda c: c["chain_id"])
+    stmts = read("statements")
+    concepts, all_concepts = [], read("concepts")
+    terms = sorted({(d, c["term"]) for c in all_concepts
+                    for d in (c.get("discipline_codes") or [""])})
+    if "definition_match" in cfg.kinds:
+        concepts = concept_sources(all_concepts, read(
+            "concept_mentions", ["term", "definition", "chunk_id", "doc_id",
+                                 "discipline_code", "origin"]))
+    wanted = {x["chunk_id"] for x in [*chains, *stmts, *concepts]}
+    chunks = {}
+    if paths.get("chunks") and wanted:
+        # only the chunks the core came from (the stage never holds the corpus' text)
+        for batch in ws.iter_parquet_batches(paths["chunks"], columns=CHUNK_COLUMNS):
+            keep = [r for r in batch.to_pylist() if r["chunk_id"] in wanted]
+            chunks.update({r["chunk_id"]: r for r in keep})
+    domain = {k: c.get("discipline") for k, c in chunks.items()}
+    for c in concepts:
+        c["discipline"] = domain.get(c["chunk_id"])
+    ws.write_json(posixpath.join(scratch, "pools.json"),
+                  pools(chains, stmts, seed=cfg.seed, concepts=concepts, terms=terms))
+    docs: dict[str, dict[str, list]] = {}
+    for kind, rows in (("chains", chains), ("statements", stmts), ("concepts", concepts),
+                       ("chunks", list(chunks.values()))):
+        for r in rows:
+            docs.setdefault(r["doc_id"], {"chains": [], "statements": [], "concepts": [],
+                                          "chunks": []})[kind].append(r)
+    n, part, size = 0, {"chains": [], "statements": [], "concepts": [], "chunks": []}, 0
+
+    def flush():
+        nonlocal n, part, size
+        ws.write_json(posixpath.join(scratch, "inputs", f"u{n:06d}.json"), part)
+        n, part, size = n + 1, {k: [] for k in part}, 0
+
+    for doc in sorted(docs):
+        for k, v in docs[doc].items():
+            part[k] += v
+        size += max(1, len(docs[doc]["chunks"]))
+        if size >= cfg.unit_chunks:
+            flush()
+    if size:
+        flush()
     ws.write_json(posixpath.join(scratch, "prepared.json"), {"units": n})
     return n
+
+
+def _with_sentences(chunk: dict) -> dict:
+    """A chunk's sentences and lines, for the check that a perturbed statement is stated
+    nowhere in it."""
+    from proda_ray.knowledge.text import sentences
+
+    text = chunk.get("text") or ""
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return {k: v for k, v in chunk.items() if k != "text"} | {
+        "sentences": [s.text for s in sentences(text)] + lines}
 
 
 class _BenchUnit:
@@ -109,14 +165,22 @@ class _BenchUnit:
         self.pool = ws.read_json(posixpath.join(scratch, "pools.json"))
         self.engine = (CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
                        if engine else None)
+        self.embedder = None  # MiniLM, loaded on the first unit that needs it
 
     def __call__(self, batch: dict) -> dict:
         key = str(batch["key"][0])
         data = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         if self.engine is not None:
             self.engine.usage = Usage()
+        if self.embedder is None and {"statement_truth", "definition_match"} & set(
+                self.cfg.kinds):
+            from proda_ray.embeddings import MiniLMEmbedder
+
+            self.embedder = MiniLMEmbedder()
         out = compile_unit(data["chains"], data["statements"], self.pool, self.cfg,
-                           self.engine)
+                           self.engine, chunks=[_with_sentences(c) for c in data["chunks"]],
+                           concepts=data["concepts"],
+                           embed=self.embedder.encode if self.embedder else None)
         rows = [{c: i.get(c) for c in CANDIDATE_COLUMNS} | {"split": ""} for i in out.items]
         self.ws.write_parquet(posixpath.join(self.scratch, "candidates", f"{key}.parquet"),
                               pa.Table.from_pylist(rows, schema=BENCH_ITEMS))
@@ -130,28 +194,58 @@ class _BenchUnit:
         return {"key": np.array([key])}
 
 
+def _reference(ws: Workspace, docs_rel: str | None) -> tuple[list[dict], Counter]:
+    """The authors' keyed exercises, streamed from the documents (never held whole)."""
+    rows, skipped = [], Counter()
+    if docs_rel:
+        for batch in ws.iter_parquet_batches(docs_rel, columns=["doc_id", "text",
+                                                                "discipline_code", "title"],
+                                             batch_size=256):
+            got, why = reference_items(batch.to_pylist())
+            rows += got
+            skipped.update(why)
+    seen, unique = set(), []
+    for r in rows:  # the same exercise in two documents (reprints) counts once
+        key = (r["question"].lower(), tuple(o.lower() for o in r["options"]))
+        if key in seen:
+            skipped["duplicate"] += 1
+        else:
+            seen.add(key)
+            unique.append(r)
+    return unique, skipped
+
+
 @ray.remote(num_cpus=1)
 def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_dir: str,
-              cfg: BenchConfig) -> dict:
+              cfg: BenchConfig, docs_rel: str | None = None) -> dict:
     items = []
     for k in keys:
         items += ws.read_parquet(posixpath.join(scratch, "candidates", f"{k}.parquet")
                                  ).to_pylist()
     out = finalize(items, cfg)
+    ref, ref_skipped = _reference(ws, docs_rel) if cfg.reference_items else ([], Counter())
     ws.write_parquet(posixpath.join(items_dir, "part-00000.parquet"),
-                     pa.Table.from_pylist(out.items, schema=BENCH_ITEMS))
+                     pa.Table.from_pylist(out.items + ref, schema=BENCH_ITEMS))
     unit_rejects = [ws.read_parquet(posixpath.join(scratch, "rejected", f"{k}.parquet"))
                     for k in keys]
     ws.write_parquet(posixpath.join(rej_dir, "part-00000.parquet"), pa.concat_tables(
         [*unit_rejects, rejected_table(out.rejected).cast(REJECTED)]))
     report: dict = {"splits": Counter(), "by_discipline": {}, "by_type": Counter(),
-                    "answer_sizes": Counter()}
+                    "by_level": Counter(), "answer_sizes": Counter(),
+                    "answer_patterns": Counter()}
+    report["reference_items"] = Counter()
+    for r in ref:
+        report["splits"]["reference"] += 1
+        report["reference_items"][r["discipline_code"] or ""] += 1
+    report["reference_skipped"] = ref_skipped
     for i in out.items:
         report["splits"][i["split"]] += 1
         d = report["by_discipline"].setdefault(i["discipline_code"] or "", Counter())
         d[i["split"]] += 1
         report["by_type"][i["question_type"]] += 1
+        report["by_level"][i.get("level") or ""] += 1
         report["answer_sizes"][str(len(i["answer"]))] += 1
+        report["answer_patterns"][i["answer"]] += 1
     res = dict(out.counters)
     res.update({f"report:{k}": (dict(v) if isinstance(v, Counter) else
                                 {d: dict(c) for d, c in v.items()})

@@ -199,7 +199,8 @@ def _classifier_predictions(items: list[dict], surfaces: list[dict], folds: list
     return preds, certainty
 
 
-def evaluate(items: list[dict], group_key: str = "chain_id", margin: float = 0.05,
+def evaluate(items: list[dict], group_key: str | tuple[str, ...] = "chain_id",
+             margin: float = 0.05,
              folds: int = 5, seed: int = 0, certainty: float = 0.9) -> dict:
     """The suite over ``items``: per question type, the prior's and every solver's accuracy
     with 95% Wilson intervals, the best solver's margin over the prior and whether the type
@@ -207,7 +208,9 @@ def evaluate(items: list[dict], group_key: str = "chain_id", margin: float = 0.0
     answers it correctly with every option decision at least ``certainty`` sure, or when
     three or more heuristics give its exact key and none gives another answer. An item that
     is not a well-formed 4-option item (``items.validate``'s schema and letter rules; any
-    question length) is left out and counted in ``invalid_items`` by reason."""
+    question length) is left out and counted in ``invalid_items`` by reason. ``group_key``:
+    the column (or columns, first non-empty wins) whose value keeps items in one fold."""
+    keys = (group_key,) if isinstance(group_key, str) else tuple(group_key)
     by_type: dict[str, list[int]] = defaultdict(list)
     invalid: Counter = Counter()
     for i, it in enumerate(items):
@@ -221,7 +224,8 @@ def evaluate(items: list[dict], group_key: str = "chain_id", margin: float = 0.0
                     "invalid_items": dict(invalid)}
     for qtype, idx in sorted(by_type.items()):
         sub = [items[i] for i in idx]
-        groups = [str(it.get(group_key) or it.get("item_id") or n) for n, it in enumerate(sub)]
+        groups = [str(next((it[k] for k in keys if it.get(k)), None) or it.get("item_id") or n)
+                  for n, it in enumerate(sub)]
         k = max(2, min(folds, len(set(groups))))
         fold = _folds(groups, k, seed)
         # the prior: always the most common answer pattern of the type (its accuracy is the

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proda_ray.engines.base import Engine, GenerationResult
-from proda_ray.tester import templates
+from proda_ray.tester import closed_book, templates
 from proda_ray.tester.compile import compile_unit, finalize, pools
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.items import LETTERS, validate
@@ -54,7 +54,8 @@ def knowledge_core(draw):
 @given(kc=knowledge_core(), seed=st.integers(0, 5))
 def test_template_items_are_valid_keyed_by_the_chain_and_deterministic(kc, seed):
     chains, stmts = kc
-    cfg = BenchConfig(seed=seed, answerability="off", length_tolerance=1.0)
+    cfg = BenchConfig(seed=seed, answerability="off", length_tolerance=1.0, items_per_chain=4,
+                      kinds=["process_order", "causal_chain", "next_step", "step_after"])
     pool = pools(chains, stmts, seed=seed)
     first = compile_unit(chains, stmts, pool, cfg)
     again = compile_unit(chains, stmts, pool, cfg)
@@ -62,8 +63,11 @@ def test_template_items_are_valid_keyed_by_the_chain_and_deterministic(kc, seed)
     for it in first.items:
         assert len(it["options"]) == 4 and set(it["answer"]) <= set(LETTERS)
         assert it["answer"] == "".join(sorted(set(it["answer"])))
-        assert templates.solve_from_chain(it) == it["answer"]  # the key follows the chain
-        assert it["question_type"] in templates.KINDS
+        # the key follows the chain
+        solve = (closed_book.solve_from_facts if it["question_type"] == "step_after"
+                 else templates.solve_from_chain)
+        assert solve(it) == it["answer"]
+        assert it["question_type"] in (*templates.KINDS, "step_after")
         assert it["chain_id"] in {c["chain_id"] for c in chains}
     # every chain (>= 3 steps) yields at least one candidate from some template
     made = sum(v for k, v in first.counters.items() if k.startswith("candidates:"))
@@ -71,7 +75,8 @@ def test_template_items_are_valid_keyed_by_the_chain_and_deterministic(kc, seed)
     # whatever the gates dropped was written down with a reason
     assert len(first.rejected) == sum(v for k, v in first.counters.items()
                                       if k.startswith("rejected:"))
-    assert all(validate(it) is None for it in first.items)  # survivors passed every gate
+    assert all(validate(it, cfg.min_question_words, cfg.max_question_words) is None
+               for it in first.items)  # survivors passed every gate
 
 
 def _kc():
@@ -157,7 +162,7 @@ def _items(n_chunks: int, per_chunk: int = 3) -> list[dict]:
 
 def test_splits_keep_source_groups_whole_and_are_seeded():
     items = _items(12)
-    cfg = BenchConfig(test_fraction=0.3, seed=1)
+    cfg = BenchConfig(test_fraction=0.3, seed=1, validity="report")  # random text, key "A"
     a, b = finalize(items, cfg), finalize(list(reversed(items)), cfg)
     split = {i["item_id"]: i["split"] for i in a.items}
     assert split == {i["item_id"]: i["split"] for i in b.items}  # order-independent
@@ -175,9 +180,9 @@ def test_finalize_dedups_and_applies_quotas():
     items = _items(4)
     dup = dict(items[0], item_id="item-ffffffffffffffff")
     near = dict(items[1], item_id="item-eeeeeeeeeeeeeeee", question=items[1]["question"] + " x")
-    out = finalize([*items, dup, near], BenchConfig())
+    out = finalize([*items, dup, near], BenchConfig(validity="report"))
     reasons = sorted(r.reason for r in out.rejected)
     assert reasons == ["duplicate", "near_duplicate"]
-    capped = finalize(items, BenchConfig(max_items_per_discipline=2))
+    capped = finalize(items, BenchConfig(max_items_per_discipline=2, validity="report"))
     assert len(capped.items) == 4
     assert capped.counters["rejected:quota:quota_exceeded"] == 8

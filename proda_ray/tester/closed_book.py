@@ -1,0 +1,498 @@
+"""Closed-book item types: the stem names what is asked, never the facts that decide the key.
+
+One type per knowledge level, so a failure points at a level:
+
+* ``definition_match`` (L1): "which of the following is the definition of <term>?" The key is
+  the concept's own definition; the distractors are definitions of *other* concepts of the
+  same document (else discipline), closest in length: real textbook definitions, false for
+  this term. Exactly one key, its position drawn uniformly.
+* ``statement_truth`` (L2): "on <the chunk's topic>, which statements are correct?" Four real
+  statements of one chunk, each with its own subject and object; the false ones get another
+  statement's object (a controlled perturbation: swapped object), so every option is built
+  from the same chunk's words and a true and a false option look alike. The answer pattern is
+  drawn uniformly from the 15 non-empty subsets of A-D.
+* ``step_after`` (L3): "in <process>, what happens immediately after <one step>?" The key is
+  the next step; the distractors are other steps of the same process (an earlier one, later
+  ones), so the stem never shows the order that decides the key. One key.
+
+Keys are verified independently of how the item was built (``verify_*``): a distractor
+definition must not name the term or be a near copy of its definition; a swapped statement
+must not be stated, or co-occur in one sentence, anywhere in its chunk; a distractor step must
+not repeat the next step. Each item keeps ``facts`` so the rule check re-derives the key.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from proda_ray.tester.items import LETTERS, answer_letters, trim_words
+
+KINDS = ("definition_match", "statement_truth", "step_after")
+LEVEL = {"definition_match": "L1", "statement_truth": "L2", "step_after": "L3"}
+PATTERNS = [p for n in range(1, 16) for p in [answer_letters(i for i in range(4) if n >> i & 1)]]
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(("the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "by", "with",
+                   "is", "are", "was", "were", "be", "been", "it", "its", "this", "that",
+                   "these", "those", "as", "at", "from", "which", "can", "may", "into",
+                   "their", "they", "such", "also", "than", "each", "other", "not"))
+_LEAD = re.compile(r"^(?:then|next|first|second|third|finally|lastly|after that|afterwards|"
+                   r"subsequently|in turn|eventually|at this point|in the next step)\b,?\s*",
+                   re.I)
+_PRONOUN = re.compile(r"^(?:it|they|this|these|those|that|he|she|its|their|such|here)\b", re.I)
+_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*|[A-Z]\.|[IVX]+\.)\s+")
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    return random.Random(f"{seed}:{':'.join(parts)}")
+
+
+def content(text: str) -> set[str]:
+    return {w for w in _WORD.findall((text or "").lower()) if w not in _STOP and len(w) > 2}
+
+
+def _stem_of(w: str) -> str:
+    """A crude shared stem (plural and common suffixes), enough to see a term in a text."""
+    for suf in ("ations", "ation", "ings", "ing", "ies", "es", "s", "ed"):
+        if w.endswith(suf) and len(w) - len(suf) >= 4:
+            return w[: -len(suf)]
+    return w
+
+
+def stems(text: str) -> set[str]:
+    return {_stem_of(w) for w in content(text)}
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split()).strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!…" else text + "."
+
+
+def _domain(x: dict) -> str:
+    return (x.get("domain_context") or x.get("discipline") or "this field").strip()
+
+
+def _pack(question: str, options: list[str], correct: list[int], explanation: str,
+          kind: str, distractors: list[str], facts: dict, order: list[int]) -> dict:
+    """``order[k]`` = which built option goes to position k; the key follows."""
+    opts = [options[i] for i in order]
+    key = answer_letters(order.index(i) for i in correct)
+    return {"question": question, "options": opts, "answer": key, "explanation": explanation,
+            "question_type": kind, "level": LEVEL[kind],
+            "distractor_types": sorted(set(distractors)), "facts": facts}
+
+
+def _fit(options: list[str], words: int) -> list[str]:
+    """Every option cut to the same word budget (so none is told apart by an ellipsis)."""
+    return [trim_words(o, words) for o in options]
+
+
+# --- L1: definition_match -------------------------------------------------------------------
+
+# the miner's definition patterns whose sentence states what the term *is* (its definiens
+# follows the term); "called" / "known as" sentences name a term inside some context
+_DEFINING = {"glossary": None, "copular": r"(?:is|are)(?: (?:a|an|the))?",
+             "refers_to": r"(?:refers?|referred) to", "defined_as": r"(?:can be |is |are )?"
+             r"(?:defined|described) as", "the_term": None}
+
+
+def definiens(term: str, definition: str, origin: str | None) -> str:
+    """What ``term`` means, without the term: a glossary line as it is; a defining sentence
+    ("A phenotype is the observable …", "Syntax refers to …") from after its verb; "" when
+    the sentence does not define the term by its own words (named in passing)."""
+    d = " ".join((definition or "").split())
+    if origin in (None, "glossary", "engine"):
+        return d
+    verb = _DEFINING.get(origin)
+    if not verb:
+        return ""
+    m = re.match(rf"^(?:in general,?\s+|in fact,?\s+)?(?:the |a |an )?{re.escape(term)}\s+"
+                 rf"{verb}\s+(.+)$", d, re.I)
+    return m.group(1).strip() if m else ""
+
+
+def verify_definition(term: str, aliases: list[str], key: str, distractor: str) -> str | None:
+    """None when ``distractor`` cannot also define ``term``; else why not."""
+    names = [term, *aliases]
+    for n in names:
+        if n and re.search(rf"\b{re.escape(n.lower())}\b", distractor.lower()):
+            return "names_the_term"
+    a, b = stems(key), stems(distractor)
+    if a and b and len(a & b) / len(a | b) >= 0.5:
+        return "near_copy_of_definition"
+    return None
+
+
+def definition_match(concept: dict, pool: list[dict], seed: int, words: int = 30,
+                     similarity=None, max_similarity: float = 0.7
+                     ) -> tuple[dict | None, str | None]:
+    """(item, None) or (None, reason). ``pool``: other concepts with definitions, same
+    document first; each ``{concept_id, term, aliases, definition, doc_id}``.
+    ``similarity(a, b)`` (MiniLM in the stage): a distractor that paraphrases the key (cosine
+    ``max_similarity`` or more: "ability to think outside the box to arrive at novel
+    solutions" for "creative intelligence") could define the term too and is not used."""
+    term = concept["term"].strip()
+    key = _sentence(concept["definition"])
+    if not concept["definition"].strip():
+        return None, "no_definiens"
+    if len(key.split()) < 5:
+        return None, "definition_too_short"
+    if any(re.search(rf"\b{re.escape(n.lower())}\b", key.lower())
+           for n in [term, *(concept.get("aliases") or [])]):
+        return None, "term_in_definition"  # the definition names the term itself
+    names = {t.lower() for t in [term, *(concept.get("aliases") or [])]}
+    overlap = len(stems(term) & stems(key))
+    cands = []
+    for c in pool:
+        if c["concept_id"] == concept["concept_id"] or c["term"].strip().lower() in names:
+            continue
+        d = _sentence(c["definition"])
+        if len(d.split()) < 5 or verify_definition(term, concept.get("aliases") or [], key, d):
+            continue
+        # as many of the term's words as the key has: a reader matching the term's words
+        # against the options finds no key ("kinetic energy": the energy of motion vs the
+        # energy stored by position)
+        if len(stems(term) & stems(d)) != overlap:
+            continue
+        d = _fit([d], words)[0]
+        # the same document first (its own vocabulary: the hardest negatives)
+        cands.append((c.get("doc_id") != concept.get("doc_id"), c["concept_id"], d))
+    fitted = _fit([key], words)[0]
+    ok, seen = [], {fitted.lower()}
+    for *_, d in sorted(cands):
+        if d.lower() in seen or abs(len(d) - len(fitted)) > 0.2 * len(fitted):
+            continue
+        if similarity is not None and similarity(fitted, d) >= max_similarity:
+            continue
+        seen.add(d.lower())
+        ok.append(d)
+    # the key's length rank is drawn, not left to the draw: distractors picked closest in
+    # length would put the key in the middle, and a reader of lengths would learn that
+    shorter = [d for d in ok if len(d) < len(fitted)]
+    longer = [d for d in ok if len(d) >= len(fitted)]
+    ranks = [r for r in range(4) if r <= len(shorter) and 3 - r <= len(longer)]
+    if not ranks:
+        return None, "too_few_distractor_definitions"
+    r = _rng(seed, concept["concept_id"], "definition_rank").choice(ranks)
+    picked = shorter[:r] + longer[: 3 - r]
+    if any(verify_definition(term, [], a, b) or (
+            similarity is not None and similarity(a, b) >= max_similarity)
+            for a in picked for b in picked if a != b):
+        return None, "distractors_too_alike"
+    rng = _rng(seed, concept["concept_id"], "definition_match")
+    options = _fit([key], words) + picked
+    order = [1, 2, 3]
+    rng.shuffle(order)
+    order.insert(rng.randrange(4), 0)  # the key's position: uniform over A-D
+    question = (f"In {_domain(concept)}, which of the following is the definition of "
+                f"\"{term}\"?")
+    explanation = f"{term}: {key} The other options define other terms of the same field."
+    facts = {"kind": "definition", "term": term, "definition": options[0]}
+    return _pack(question, options, [0], explanation, "definition_match",
+                 ["other_definition"] * 3, facts, order), None
+
+
+# --- L2: statement_truth --------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[\w’'-]+")
+# words after which a clause may end: a conjunction or a subordinator; a preposition usually
+# continues the phrase ("the ability | to think", "the rate | at which work is done")
+_BOUNDARY_NEXT = frozenset(("and", "or", "but", "whereas", "while", "because", "when", "if",
+                            "although", "though", "since", "unless"))
+
+
+def render(s: dict) -> tuple[str, str, str] | None:
+    """A statement as its source sentence words it: (subject + predicate, object, claim),
+    with the articles and small words the triple dropped ("Friction causes the loss of
+    some useful energy"); None when the triple cannot be found in order in its quote or
+    its object stops mid-phrase ("Technology runs the gamut from the match | you strike").
+    Without a quote, the triple itself."""
+    quote = " ".join((s.get("source_quote") or "").split())
+    subj, obj = s["subject"].strip(), s["object"].strip()
+    if not quote:
+        head = f"{subj} {s['predicate'].strip()}"
+        return head, obj, _sentence(f"{head} {obj}")
+    toks = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(quote)]
+    words_ = [t for t, _, _ in toks]
+
+    def find(ws: list[str], start: int, slack: int = 2) -> tuple[int, int] | None:
+        """First position >= start where ``ws`` occur in order, at most ``slack`` other
+        words between two of them: (first token, last token)."""
+        for i in range(start, len(words_)):
+            if words_[i] != ws[0]:
+                continue
+            j, ok = i, True
+            for w in ws[1:]:
+                nxt = next((k for k in range(j + 1, min(len(words_), j + 2 + slack))
+                            if words_[k] == w), None)
+                if nxt is None:
+                    ok = False
+                    break
+                j = nxt
+            if ok:
+                return i, j
+        return None
+
+    sw = [t.lower() for t in _TOKEN.findall(subj)]
+    ow = [t.lower() for t in _TOKEN.findall(obj)]
+    if not sw or not ow:
+        return None
+    a = find(sw, 0)
+    if a is None:
+        return None
+    b = find(ow, a[1] + 1)
+    if b is None:
+        return None
+    end = toks[b[1]][2]
+    rest = quote[end:].lstrip()
+    if rest and rest[0].isalnum() and words_[b[1] + 1] not in _BOUNDARY_NEXT:
+        return None  # the object stops mid-phrase
+    o0 = b[0] - 1 if b[0] > 0 and words_[b[0] - 1] in ("the", "a", "an") else b[0]
+    head = quote[toks[a[0]][1] : toks[o0][1]].strip()
+    if b[0] > 0 and words_[a[0] - 1 if a[0] else 0] in ("the", "a", "an") and a[0] > 0:
+        head = quote[toks[a[0] - 1][1] : toks[o0][1]].strip()
+    body = quote[toks[o0][1] : end].strip()
+    return head, body, _sentence(f"{head} {body}")
+
+
+def _claim(s: dict) -> str:
+    r = render(s)
+    return r[2] if r else _sentence(f"{s['subject'].strip()} {s['predicate'].strip()} "
+                                    f"{s['object'].strip()}")
+
+
+def _swap(s: dict, obj: str) -> str:
+    r = render(s)
+    head = r[0] if r else f"{s['subject'].strip()} {s['predicate'].strip()}"
+    return _sentence(f"{head} {obj.strip()}")
+
+
+def _object(s: dict) -> str:
+    r = render(s)
+    return r[1] if r else s["object"].strip()
+
+
+def usable_statement(s: dict, max_words: int = 28, terms: list[frozenset] | None = None
+                     ) -> bool:
+    """A statement that reads on its own: a named subject (no pronoun), an object of its
+    own, and a claim short enough to be an option. With ``terms`` (the stems of the
+    discipline's concept terms), its subject must name one: a fact about a domain term
+    ("Halophiles require a high salt concentration"), not a line of a worked example ("A
+    celebrity actor owns homes in three countries")."""
+    subj, obj = s["subject"].strip(), s["object"].strip()
+    if terms is not None:
+        have = stems(subj)
+        if not any(t and t <= have for t in terms):
+            return False
+    if render(s) is None and (s.get("source_quote") or "").strip():
+        return False  # not found in order in its sentence, or cut mid-phrase
+    n = len(_claim(s).split())
+    return (bool(subj) and bool(obj) and not _PRONOUN.match(subj) and 4 <= n <= max_words
+            and len(content(subj)) >= 1 and len(content(obj)) >= 1)
+
+
+def verify_swap(subject: str, obj: str, true_claims: list[str], sentences: list[str]
+                ) -> str | None:
+    """None when "subject … obj" is stated nowhere in the chunk; else why it might be true."""
+    claim_words = stems(f"{subject} {obj}")
+    for t in true_claims:
+        if stems(t) >= claim_words:
+            return "stated_by_a_statement"
+    a, b = stems(subject), stems(obj)
+    for s in sentences:  # a sentence naming both (all their words but one) may state it
+        w = stems(s)
+        if a and b and len(a & w) >= max(1, len(a) - 1) and len(b & w) >= max(1, len(b) - 1):
+            return "co_occurs_in_a_sentence"
+    return None
+
+
+_GENERIC = re.compile(r"^(?:introduction|summary|review|key terms|glossary|exercises|"
+                      r"preface|conclusion|chapter \d+|section \d+)$", re.I)
+
+
+def _heading(h: str | None) -> str | None:
+    h = _NUMBER.sub("", h or "").strip().strip(":")
+    if 1 <= len(h.split()) <= 10 and re.search(r"[A-Za-z]{3}", h) and not _GENERIC.match(h):
+        return h
+    return None
+
+
+def topic_of(chunk: dict) -> str | None:
+    """What a document is about: its title, else its outermost heading, without numbers;
+    None for a generic one ("Introduction", "Summary")."""
+    for h in [chunk.get("title"), *(chunk.get("section_path") or [])]:
+        if (t := _heading(h)) is not None:
+            return t
+    return None
+
+
+def usable_statements(statements: list[dict], terms: list[frozenset] | None = None
+                      ) -> list[dict]:
+    """The statements an item can use, each subject and each object once."""
+    usable, subj_seen, obj_seen = [], set(), set()
+    for s in sorted(statements, key=lambda s: s["statement_id"]):
+        if not usable_statement(s, terms=terms):
+            continue
+        ks, ko = frozenset(stems(s["subject"])), frozenset(stems(s["object"]))
+        if ks in subj_seen or ko in obj_seen or ks == ko:
+            continue
+        subj_seen.add(ks)
+        obj_seen.add(ko)
+        usable.append(s)
+    return usable
+
+
+def statement_truth(chunk: dict, statements: list[dict], seed: int,
+                    sentences: list[str], spare: list[dict] | None = None, part: int = 0,
+                    similarity=None, alike: tuple[float, float] = (0.1, 0.8),
+                    terms: list[frozenset] | None = None
+                    ) -> tuple[dict | None, str | None]:
+    """One item from the statements of a chunk (or of a section: the chunks under one
+    heading); ``sentences``: their text's sentences (for the swap check), ``spare``:
+    statements of the same document for a lone false option; ``part``: which four of the
+    usable statements (a section with eight gives two items on different statements).
+    ``similarity(a, b)``: cosine of two phrases (MiniLM in the stage); a swapped object
+    must be of the same kind as the one it replaces (``alike[0]`` or more: "nausea" is no
+    hard negative for "the identification of bacteria") yet not a paraphrase of it (below
+    ``alike[1]``: that could make the false option true)."""
+    topic = topic_of(chunk)
+    if not topic:
+        return None, "no_topic"
+    usable = usable_statements(statements, terms)
+    if len(usable) < 4 * (part + 1):
+        return None, "fewer_than_4_usable_statements"
+    rng = _rng(seed, chunk["chunk_id"], "statement_truth")
+    rng.shuffle(usable)
+    if part:
+        rng = _rng(seed, chunk["chunk_id"], "statement_truth", str(part))
+    chosen = usable[4 * part : 4 * part + 4]
+    extra = usable[: 4 * part] + usable[4 * part + 4 :] + [
+        s for s in (spare or []) if usable_statement(s, terms=terms)
+        and s["chunk_id"] != chunk["chunk_id"]]
+    pattern = rng.choice(PATTERNS)
+    true_pos = [LETTERS.index(c) for c in pattern]
+    false_pos = [k for k in range(4) if k not in true_pos]
+    claims = [_claim(s) for s in statements]
+    # each false option gets an object no other option carries: another false statement's,
+    # else a spare statement's; the first assignment that passes every check (a small
+    # search: a pattern with three false options must not be rarer than one with one)
+    pool = [_object(chosen[k]) for k in false_pos] + [_object(s) for s in extra]
+    pool = list(dict.fromkeys(pool))[:12]
+    objs: dict[int, str] = {}
+
+    def assign(n: int, used: set[str]) -> bool:
+        if n == len(false_pos):
+            return True
+        k = false_pos[n]
+        mine = _object(chosen[k])
+        ranked = pool if similarity is None else sorted(
+            pool, key=lambda o: (-similarity(mine, o), o))  # the hardest negative first
+        for o in ranked:
+            if o in used or o == _object(chosen[k]) or \
+                    verify_swap(chosen[k]["subject"], o, claims, sentences) is not None:
+                continue
+            if similarity is not None and not \
+                    alike[0] <= similarity(_object(chosen[k]), o) < alike[1]:
+                continue
+            objs[k] = o
+            if assign(n + 1, used | {o}):
+                return True
+            del objs[k]
+        return False
+
+    assign(0, {_object(chosen[k]) for k in true_pos})
+    if len(objs) != len(false_pos):
+        return None, "no_verified_perturbation"
+    options = [_swap(chosen[k], objs[k]) if k in objs else _claim(chosen[k]) for k in range(4)]
+    if len({o.lower() for o in options}) < 4:
+        return None, "duplicate_options"
+    question = (f"In {_domain(chunk)}, on the topic \"{topic}\": which of the following "
+                "statements are correct? More than one option may be correct.")
+    explanation = ("Correct: " + " ".join(options[k] for k in true_pos)
+                   + (" The others attach the object of another statement of the same text to "
+                      "the wrong subject." if false_pos else ""))
+    facts = {"kind": "truth", "true": [options[k] for k in true_pos]}
+    item = _pack(question, options, true_pos, explanation, "statement_truth",
+                 ["swapped_object"] * len(false_pos), facts, [0, 1, 2, 3])
+    # every option tests one statement: a false one asks whether its subject does *that*
+    item["statement_ids"] = sorted(s["statement_id"] for s in chosen)
+    return item, None
+
+
+# --- L3: step_after -------------------------------------------------------------------------
+
+def _clean_step(step: str, words: int) -> str:
+    return _sentence(trim_words(_LEAD.sub("", step.strip()), words))
+
+
+def step_after(chain: dict, seed: int, other_steps: list[str], words: int = 22
+               ) -> tuple[dict | None, str | None]:
+    steps = [_clean_step(s, words) for s in chain["steps"]]
+    if len(steps) < 3:
+        return None, "chain_too_short"
+    rng = _rng(seed, chain["chain_id"], "step_after")
+    cuts = [i for i in range(len(steps) - 1) if not _PRONOUN.match(steps[i])]
+    if not cuts:
+        return None, "no_self_contained_step"
+    i = rng.choice(cuts)
+    key = steps[i + 1]
+    same = [s for j, s in enumerate(steps) if j not in (i, i + 1)]
+    kinds = ["wrong_order"] * min(3, len(same))
+    distract = sorted(same, key=lambda s: (abs(len(s) - len(key)), s))[:3]
+    if len(distract) < 3:
+        pool = sorted({_clean_step(s, words) for s in other_steps} - set(steps),
+                      key=lambda s: (abs(len(s) - len(key)), s))
+        distract += pool[: 3 - len(distract)]
+        kinds += ["context_confusion"] * (3 - len(kinds))
+    if len(distract) < 3 or any(stems(d) == stems(key) for d in distract):
+        return None, "too_few_distractor_steps"
+    name = (chain.get("process_name") or "the process").strip().rstrip(".")
+    question = (f"In {_domain(chain)}, during the process \"{name}\", which of the following "
+                f"happens immediately after this step: \"{steps[i].rstrip('.')}\"?")
+    order = [1, 2, 3]
+    rng.shuffle(order)
+    order.insert(rng.randrange(4), 0)
+    explanation = f"In {name}, \"{steps[i]}\" is followed by \"{key}\""
+    facts = {"kind": "after", "steps": steps, "shown": i}
+    return _pack(question, [key, *distract], [0], explanation, "step_after", kinds, facts,
+                 order), None
+
+
+SINGLE_KEY = ("definition_match", "step_after")
+
+
+def balance_keys(items: list[dict], seed: int) -> None:
+    """Put the keys of single-key items on A-D equally often, per type (in place): the
+    options of such an item are an unordered set, so moving the key with a rotation changes
+    nothing else. A drawn position per item is uniform only on average; a reader that always
+    answers the commonest letter would gain the deviation."""
+    for kind in SINGLE_KEY:
+        sub = sorted((i for i in items if i.get("question_type") == kind
+                      and len(i["answer"]) == 1), key=lambda i: i["item_id"])
+        rng = random.Random(f"{seed}:balance:{kind}")
+        rng.shuffle(sub)
+        for n, it in enumerate(sub):
+            target, now = n % 4, LETTERS.index(it["answer"])
+            shift = (target - now) % 4
+            it["options"] = it["options"][-shift:] + it["options"][:-shift] if shift else \
+                it["options"]
+            it["answer"] = LETTERS[target]
+
+
+def solve_from_facts(item: dict) -> str | None:
+    """Answer a closed-book item from its recorded facts (the rule answerability check)."""
+    f = item.get("facts") or {}
+    opts = item["options"]
+    if f.get("kind") == "definition":
+        return answer_letters(i for i, o in enumerate(opts) if o == f["definition"])
+    if f.get("kind") == "truth":
+        true = set(f["true"])
+        return answer_letters(i for i, o in enumerate(opts) if o in true)
+    if f.get("kind") == "after":
+        nxt = f["steps"][f["shown"] + 1]
+        return answer_letters(i for i, o in enumerate(opts) if o == nxt)
+    return None

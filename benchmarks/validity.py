@@ -1,14 +1,16 @@
 """The adversarial validity suite on a benchmark: per question type, how well solvers that
 read only stems and options do, next to the answer-pattern prior.
 
-    python benchmarks/validity.py [--docs 60] [--workspace DIR]   # today's generated benchmark
+    python benchmarks/validity.py [--docs 60] [--workspace DIR]   # the open-book templates
     python benchmarks/validity.py --items ITEMS.parquet|.jsonl    # any benchmark
 
-Generated mode: the five OpenStax books of ``chain_quality.py`` (``--docs`` documents each)
--> spec -> extract (``levels=["l3", "l2"]``: chains and the statements inside them, all the
-template generators read; no concepts, which is what makes it cheap) -> merge -> bench (the
-default template generators, ``--items-per-chain`` each) -> the suite
-(``proda_ray.tester.validity.evaluate``) over every item, dev and test.
+Generated mode (the "before" of issue 12): the five OpenStax books of ``chain_quality.py``
+(``--docs`` documents each) -> spec -> extract (``levels=["l3", "l2"]``: chains and the
+statements inside them, all the chain templates read; no concepts, which is what makes it
+cheap) -> merge -> bench with the open-book chain templates (``process_order``,
+``causal_chain``, ``next_step``; ``--items-per-chain`` each), validity reported, not enforced
+-> the suite (``proda_ray.tester.validity.evaluate``) over every item, dev and test. The
+closed-book benchmark that replaced them is measured by ``bench_quality.py``.
 
 Prints the table (type, n, prior with its 95% interval, best solver, its accuracy and
 interval, best − prior, form-solvable) and writes results/validity.json with every solver's
@@ -41,7 +43,9 @@ def generated(root: Path, docs: int, per_chain: int) -> list[dict]:
 
     ws, _, _ = kq.build_core(root, docs, chain_quality.BOOKS,
                              ExtractConfig(levels=["l3", "l2"]))
-    b = run_stage(ws, BenchStage(BenchConfig(items_per_chain=per_chain)))
+    b = run_stage(ws, BenchStage(BenchConfig(
+        items_per_chain=per_chain, kinds=["process_order", "causal_chain", "next_step"],
+        validity="report", reference_items=False)))
     return ws.read_parquet(b.manifest.outputs["bench_items"].path).to_pylist()
 
 
@@ -78,7 +82,7 @@ def main() -> None:
         items = generated(root, args.docs, args.items_per_chain)
         label = args.label or ("generated templates (process_order, causal_chain, next_step) "
                                f"from {args.docs} docs x 5 OpenStax books")
-    rep = evaluate(items, group_key="chain_id")
+    rep = evaluate(items, group_key=("chain_id", "chunk_id"))
     print(f"\n{label}: {len(items)} items\n")
     print(table(rep))
     print(f"\nform-solvable items (solver family certain): {len(rep['form_solvable_items'])}")

@@ -174,9 +174,11 @@ def definition_match(concept: dict, pool: list[dict], seed: int, words: int = 30
     # length would put the key in the middle, and a reader of lengths would learn that
     shorter = [d for d in ok if len(d) < len(fitted)]
     longer = [d for d in ok if len(d) >= len(fitted)]
-    ranks = [r for r in range(4) if r <= len(shorter) and 3 - r <= len(longer)]
-    if not ranks:
+    if len(shorter) < 3 or len(longer) < 3:
+        # every rank must be possible, or the draw is not uniform: a short key with only
+        # longer candidates would always be the shortest option
         return None, "too_few_distractor_definitions"
+    ranks = range(4)
     r = _rng(seed, concept["concept_id"], "definition_rank").choice(ranks)
     picked = shorter[:r] + longer[: 3 - r]
     if any(verify_definition(term, [], a, b) or (

@@ -242,6 +242,9 @@ def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dic
                     out.counters[f"template_not_applicable:definition_match:{why}"] += 1
                     continue
                 item["concept_ids"] = [concept["concept_id"]]
+                # the concept's own statements (its L2 context): a failure on the term
+                # points the debugger at them too
+                item["statement_ids"] = sorted(concept.get("statement_ids") or [])[:4]
                 candidates.append((node, item, "template"))
     if "llm" in cfg.generators and engine is not None and chains:
         from proda_ray.tester.llm import llm_items

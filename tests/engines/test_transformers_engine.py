@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from proda_ray.engines import CachedEngine, ResponseCache
@@ -116,3 +118,61 @@ def test_a_batch_error_is_split_down_to_the_failing_request(tiny, monkeypatch):
     out = eng.generate([GenerationRequest(p, SamplingParams(max_tokens=4)) for p in PROMPTS])
     assert [r.ok for r in out] == [True, True, False, True]
     assert out[2].error == "engine_error: RuntimeError: simulated OOM"
+
+
+def test_loglikelihood_matches_a_one_sequence_forward_and_is_cached(tiny, tmp_path):
+    """Each continuation's summed log-probability equals what one unpadded forward pass of
+    context + continuation gives (an independent computation, no batching or padding); the
+    plain template wraps the context; a rerun is served from the cache."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from proda_ray.engines import ScoringRequest
+    from proda_ray.engines.models import PLAIN_CHAT_TEMPLATE
+
+    conts = (" A", " B", " A,C", " A,B,C,D")
+    req = ScoringRequest("Question: which force keeps a planet in orbit?\nAnswer:", conts)
+    eng = CachedEngine(build_engine(TransformersEngineConfig(model_path=str(tiny),
+                                                             chat_template="plain")),
+                       ResponseCache(Workspace(str(tmp_path / "ws"))))
+    (res,) = eng.loglikelihood([req])
+    assert res.ok, res.error
+    got = json.loads(res.text)
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny)).eval()
+    tok.chat_template = PLAIN_CHAT_TEMPLATE
+    ctx_text = tok.apply_chat_template([{"role": "user", "content": req.context}],
+                                       tokenize=False, add_generation_prompt=True)
+    ctx = tok(ctx_text, add_special_tokens=False)["input_ids"]
+    for (lp, n), c in zip(got, conts, strict=True):
+        cont = tok(c, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([ctx + cont])).logits[0].float()
+        want = sum(float(torch.log_softmax(logits[len(ctx) - 1 + k], -1)[t])
+                   for k, t in enumerate(cont))
+        assert n == len(cont) and abs(lp - want) < 1e-3
+    again = eng.loglikelihood([req])[0]
+    assert again.cached and json.loads(again.text) == got
+    assert eng.usage.calls == 1 and eng.usage.cached_calls == 1
+
+
+def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
+    from proda_ray.evaluate.config import EvalConfig
+    from proda_ray.evaluate.stage import answer_items, scoring_mode
+    from proda_ray.exports import ANSWER_SETS
+
+    eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
+    items = [{"question": f"Which option names the {w} of the list?",
+              "options": ["first", "second", "third", "fourth"], "answer": a}
+             for w, a in (("first", "A"), ("last", "D"), ("middle two", "BC"))]
+    assert scoring_mode(eng, EvalConfig()) == "loglikelihood"  # a tiny model: auto picks it
+    assert scoring_mode(eng, EvalConfig(small_model_params=10)) == "generate"
+    out = answer_items(eng, items, 8, [], "loglikelihood", "plain_chat")
+    for it, o in zip(items, out, strict=True):
+        assert o["parse_status"] == "scored" and o["error"] is None
+        scores = json.loads(o["raw_output"])
+        assert set(scores) == set(ANSWER_SETS)
+        best = max(scores, key=scores.get).replace(",", "")
+        assert o["predicted"] == best and o["correct"] == (best == it["answer"])

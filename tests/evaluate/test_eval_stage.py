@@ -33,18 +33,22 @@ def test_served_model_evaluated_through_the_openai_engine(loop_ws, llama_server,
     assert m.usage.calls == n and m.usage.prompt_tokens > 0
     for split, o in rep["overall"].items():
         assert o["ci"][0] <= o["accuracy"] <= o["ci"][1]
+        p = o["prior"]  # the answer-pattern prior beside every accuracy
+        assert 0 < p["accuracy"] <= 1 and p["ci"][0] <= p["accuracy"] <= p["ci"][1]
         assert o["items"] == sum(1 for p in preds if p["split"] == split)
     assert sum(rep["parse_status"].values()) == n
     nodes = ws.read_parquet(m.outputs["node_accuracy.served"].path).to_pylist()
     # every kind of node the items link to gets its accuracy row (the knowledge core keeps
     # only real nodes, so a small sample's items need not link concepts)
-    linked = {"chain"} | {"statement" for i in items if i["statement_ids"]} | {
+    linked = {"chain" for i in items if i["chain_id"]} | {
+        "statement" for i in items if i["statement_ids"]} | {
         "concept" for i in items if i["concept_ids"]}
-    assert {x["node_kind"] for x in nodes} == linked and "statement" in linked
+    assert {x["node_kind"] for x in nodes} == linked and linked
     chains = [x for x in nodes if x["node_kind"] == "chain"]
-    assert sum(x["items"] for x in chains) == n  # every item counts once toward its chain
+    # every L3 item counts once toward its chain
+    assert sum(x["items"] for x in chains) == sum(1 for i in items if i["chain_id"])
     dev = [i for i in items if i["split"] == "dev"]
-    levels = {"L3"} | {"L2" for i in dev if i["statement_ids"]} | {
+    levels = {"L3" for i in dev if i["chain_id"]} | {"L2" for i in dev if i["statement_ids"]} | {
         "L1" for i in dev if i["concept_ids"]}
     assert set(rep["by_level"]["dev"]) == {"L1", "L2", "L3"}
     assert {lvl for lvl, v in rep["by_level"]["dev"].items() if v["nodes"]} == levels

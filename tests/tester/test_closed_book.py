@@ -98,16 +98,19 @@ def solve_after(item: dict, steps: list[str]) -> str:
 
 def test_definition_items_are_keyed_by_the_core_and_never_show_the_definition():
     cs = concepts()
-    keys = Counter()
+    keys, built = Counter(), 0
     for c in cs:
         item, why = closed_book.definition_match(c, cs, seed=0)
-        assert item is not None, why
+        if item is None:  # the shortest and longest definitions have no shorter / longer
+            assert why == "too_few_distractor_definitions"  # candidates: no uniform rank
+            continue
+        built += 1
         assert solve_definition(item) == item["answer"]
         key = item["options"]["ABCD".index(item["answer"])]
         assert not set(words(key)) - {"the"} <= set(words(item["question"]))
         assert len(item["answer"]) == 1 and item["level"] == "L1"
         keys[item["answer"]] += 1
-    assert len(keys) >= 3  # the key's position is drawn, not fixed
+    assert built >= 4 and len(keys) >= 2  # the key's position is drawn, not fixed
 
 
 def test_a_definition_that_repeats_its_term_or_a_decoy_naming_it_is_not_used():
@@ -131,9 +134,12 @@ def test_distractors_share_as_many_of_the_terms_words_as_the_key():
     key = {"concept_id": "concept-k", "term": "kinetic energy", "aliases": [],
            "definition": "the energy that a body has because it is moving through space",
            "doc_id": "d", "discipline": "Physics"}
-    with_word = ["the energy kept in a stretched spring until it is let go again",
-                 "stored energy an object holds because of its height above ground",
-                 "the energy released when chemical bonds in fuel molecules break"]
+    with_word = ["energy kept in a stretched spring until it is let go",
+                 "stored energy an object holds at a height above ground",
+                 "energy set free as the bonds in fuel molecules break",
+                 "the energy carried by light waves from the sun to distant planets",
+                 "heat energy passed from a warm body to a colder one it touches now",
+                 "energy an atom's nucleus gives off when it splits into smaller parts"]
     without = [f"the rate at which {x} is transferred or converted" for x in
                ("work in a machine", "charge in a circuit", "heat across a wall")]
     pool = [{"concept_id": f"concept-{i}", "term": f"t{i}", "aliases": [], "definition": d,
@@ -219,7 +225,8 @@ def test_compile_unit_links_levels_and_finalize_ships_the_closed_book_types():
     pool = pools([], st, concepts=cs)
     out = compile_unit([], st, pool, cfg, chunks=[blood_chunk()], concepts=cs)
     by_type = Counter(i["question_type"] for i in out.items)
-    assert by_type["definition_match"] == len(cs)
+    built = sum(closed_book.definition_match(c, cs, 0)[0] is not None for c in cs)
+    assert by_type["definition_match"] == built >= 4
     assert by_type["statement_truth"] == 1
     for it in out.items:
         assert it["chain_id"] is None

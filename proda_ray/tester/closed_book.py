@@ -4,8 +4,9 @@ One type per knowledge level, so a failure points at a level:
 
 * ``definition_match`` (L1): "which of the following is the definition of <term>?" The key is
   the concept's own definition; the distractors are definitions of *other* concepts of the
-  same document (else discipline), closest in length: real textbook definitions, false for
-  this term. Exactly one key, its position drawn uniformly.
+  same document (else discipline): real textbook definitions, false for this term. Concepts
+  come in sets of four whose definitions are each other's distractors (``definition_sets``),
+  so every option is a key exactly once across the set's four items.
 * ``statement_truth`` (L2): "on <the chunk's topic>, which statements are correct?" Four real
   statements of one chunk, each with its own subject and object; the false ones get another
   statement's object (a controlled perturbation: swapped object), so every option is built
@@ -104,7 +105,9 @@ def definiens(term: str, definition: str, origin: str | None) -> str:
     """What ``term`` means, without the term: a glossary line as it is; a defining sentence
     ("A phenotype is the observable …", "Syntax refers to …") from after its verb; "" when
     the sentence does not define the term by its own words (named in passing)."""
-    d = " ".join((definition or "").split())
+    # a glossary line's leading aside ("(plural = schemata)", "(also, cryoscopic constant)")
+    # names the term or an alias: it goes
+    d = _LEAD_PAREN.sub("", " ".join((definition or "").split()))
     if origin in (None, "glossary", "engine"):
         return d
     verb = _DEFINING.get(origin)
@@ -113,6 +116,18 @@ def definiens(term: str, definition: str, origin: str | None) -> str:
     m = re.match(rf"^(?:in general,?\s+|in fact,?\s+)?(?:the |a |an )?{re.escape(term)}\s+"
                  rf"{verb}\s+(.+)$", d, re.I)
     return m.group(1).strip() if m else ""
+
+
+def _shares_root(term: str, text: str, n: int = 5) -> bool:
+    """A word of ``text`` and a word of ``term`` (of ``n``+ letters) begin with the same
+    ``n`` letters: another form of the term ("schemata", "momentum" for "momenta")."""
+    roots = {w[:n] for w in _WORD.findall(term.lower()) if len(w) >= n and w not in _STOP}
+    same = stems(term)  # the term's own words are the overlap rule's business
+    return any(w[:n] in roots and _stem_of(w) not in same
+               for w in _WORD.findall(text.lower()) if len(w) >= n)
+
+
+_LEAD_PAREN = re.compile(r"^\s*\([^)]{0,80}\)\s*")
 
 
 def verify_definition(term: str, aliases: list[str], key: str, distractor: str) -> str | None:
@@ -127,73 +142,112 @@ def verify_definition(term: str, aliases: list[str], key: str, distractor: str) 
     return None
 
 
-def definition_match(concept: dict, pool: list[dict], seed: int, words: int = 30,
-                     similarity=None, max_similarity: float = 0.7
-                     ) -> tuple[dict | None, str | None]:
-    """(item, None) or (None, reason). ``pool``: other concepts with definitions, same
-    document first; each ``{concept_id, term, aliases, definition, doc_id}``.
-    ``similarity(a, b)`` (MiniLM in the stage): a distractor that paraphrases the key (cosine
-    ``max_similarity`` or more: "ability to think outside the box to arrive at novel
-    solutions" for "creative intelligence") could define the term too and is not used."""
-    term = concept["term"].strip()
-    key = _sentence(concept["definition"])
-    if not concept["definition"].strip():
+def _definition_ok(c: dict, words: int) -> tuple[str | None, str | None]:
+    """(the option text of ``c``'s definition, None) or (None, why it cannot be a key)."""
+    term, d = c["term"].strip(), (c.get("definition") or "").strip()
+    if not d:
         return None, "no_definiens"
+    key = _sentence(d)
     if len(key.split()) < 5:
         return None, "definition_too_short"
     if any(re.search(rf"\b{re.escape(n.lower())}\b", key.lower())
-           for n in [term, *(concept.get("aliases") or [])]):
-        return None, "term_in_definition"  # the definition names the term itself
-    names = {t.lower() for t in [term, *(concept.get("aliases") or [])]}
-    overlap = len(stems(term) & stems(key))
-    cands = []
-    for c in pool:
-        if c["concept_id"] == concept["concept_id"] or c["term"].strip().lower() in names:
+           for n in [term, *(c.get("aliases") or [])]) or _shares_root(term, key):
+        # the definition names the term, or a form of it ("(plural = schemata)" for
+        # "schema", "momentum" for "momenta"): the key would show itself
+        return None, "term_in_definition"
+    return _fit([key], words)[0], None
+
+
+def _compatible(a: dict, b: dict, similarity, max_similarity: float) -> bool:
+    """Can ``a``'s and ``b``'s definitions sit in one item, each a false option for the
+    other's term? Not the same or a broader/narrower term ("rehearsal" / "elaborative
+    rehearsal"), neither definition naming the other term or copying the other definition,
+    not paraphrases (MiniLM), and each term sharing as many of its words with the other
+    definition as with its own (a reader matching term words finds no key)."""
+    ta, tb = stems(a["term"]), stems(b["term"])
+    if not ta or not tb or ta <= tb or tb <= ta:
+        return False
+    for x, y in ((a, b), (b, a)):
+        if verify_definition(x["term"], x.get("aliases") or [], x["option"], y["option"]):
+            return False
+        if _shares_root(x["term"], y["option"]):
+            return False
+        tx = stems(x["term"])
+        if len(tx & stems(y["option"])) != len(tx & stems(x["option"])):
+            return False
+    return similarity is None or similarity(a["option"], b["option"]) < max_similarity
+
+
+def definition_sets(concepts: list[dict], seed: int, similarity=None, words: int = 30,
+                    tolerance: float = 0.2, max_similarity: float = 0.7
+                    ) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """Sets of four defined concepts of one discipline (same document first) whose
+    definitions are each other's distractors: (concept id -> its set, concept id -> why it
+    is in none).
+
+    A balanced design: each set gives four items, one per term, over the same four options,
+    so every option is the key exactly once. Whatever form an option has (length, wording,
+    overlap with the other options), it is the key as often as a distractor, and a reader of
+    form alone is at chance by construction. Distractors picked *for* a key are not: the
+    ones a paraphrase check leaves are less like the key than like each other, so the key is
+    the odd one out (measured: a surface classifier at 36% against a 25% prior)."""
+    why: dict[str, str] = {}
+    usable: dict[str, list[dict]] = {}
+    for c in sorted(concepts, key=lambda c: c["concept_id"]):
+        option, err = _definition_ok(c, words)
+        if err:
+            why[c["concept_id"]] = err
             continue
-        d = _sentence(c["definition"])
-        if len(d.split()) < 5 or verify_definition(term, concept.get("aliases") or [], key, d):
-            continue
-        # as many of the term's words as the key has: a reader matching the term's words
-        # against the options finds no key ("kinetic energy": the energy of motion vs the
-        # energy stored by position)
-        if len(stems(term) & stems(d)) != overlap:
-            continue
-        d = _fit([d], words)[0]
-        # the same document first (its own vocabulary: the hardest negatives)
-        cands.append((c.get("doc_id") != concept.get("doc_id"), c["concept_id"], d))
-    fitted = _fit([key], words)[0]
-    ok, seen = [], {fitted.lower()}
-    for *_, d in sorted(cands):
-        if d.lower() in seen or abs(len(d) - len(fitted)) > 0.2 * len(fitted):
-            continue
-        if similarity is not None and similarity(fitted, d) >= max_similarity:
-            continue
-        seen.add(d.lower())
-        ok.append(d)
-    # the key's length rank is drawn, not left to the draw: distractors picked closest in
-    # length would put the key in the middle, and a reader of lengths would learn that
-    shorter = [d for d in ok if len(d) < len(fitted)]
-    longer = [d for d in ok if len(d) >= len(fitted)]
-    if len(shorter) < 3 or len(longer) < 3:
-        # every rank must be possible, or the draw is not uniform: a short key with only
-        # longer candidates would always be the shortest option
-        return None, "too_few_distractor_definitions"
-    ranks = range(4)
-    r = _rng(seed, concept["concept_id"], "definition_rank").choice(ranks)
-    picked = shorter[:r] + longer[: 3 - r]
-    if any(verify_definition(term, [], a, b) or (
-            similarity is not None and similarity(a, b) >= max_similarity)
-            for a in picked for b in picked if a != b):
-        return None, "distractors_too_alike"
+        usable.setdefault(c.get("discipline_code") or "", []).append({**c, "option": option})
+    sets: dict[str, list[dict]] = {}
+    for disc, cs in sorted(usable.items()):
+        rng = _rng(seed, "definition_sets", disc)
+        rng.shuffle(cs)
+        cs.sort(key=lambda c: c.get("doc_id") or "")  # documents together, drawn within
+        free = list(cs)
+        while free:
+            c = free.pop(0)
+            group = [c]
+            # the same document first, then the discipline
+            for d in sorted(free, key=lambda d: d.get("doc_id") != c.get("doc_id")):
+                if all(_compatible(d, g, similarity, max_similarity) for g in group):
+                    group.append(d)
+                    lengths = [len(g["option"]) for g in group]
+                    mean = sum(lengths) / len(lengths)
+                    if max(abs(n - mean) for n in lengths) > tolerance * mean:
+                        group.pop()
+                        continue
+                    if len(group) == 4:
+                        break
+            if len(group) < 4:
+                why[c["concept_id"]] = "no_set_of_four_definitions"
+                continue
+            for g in group[1:]:
+                free.remove(g)
+            for g in group:
+                sets[g["concept_id"]] = group
+    return sets, why
+
+
+def definition_match(concept: dict, group: list[dict], seed: int
+                     ) -> tuple[dict | None, str | None]:
+    """The item of ``concept`` over its set of four (``definition_sets``): which option is
+    the definition of the term?"""
+    term = concept["term"].strip()
+    mine = next((g for g in group if g["concept_id"] == concept["concept_id"]), None)
+    if mine is None or len(group) != 4:
+        return None, "not_in_a_set"
+    others = [g for g in group if g is not mine]
     rng = _rng(seed, concept["concept_id"], "definition_match")
-    options = _fit([key], words) + picked
+    options = [mine["option"], *(g["option"] for g in others)]
     order = [1, 2, 3]
     rng.shuffle(order)
-    order.insert(rng.randrange(4), 0)  # the key's position: uniform over A-D
+    order.insert(rng.randrange(4), 0)  # the key's position (balanced again in finalize)
     question = (f"In {_domain(concept)}, which of the following is the definition of "
                 f"\"{term}\"?")
-    explanation = f"{term}: {key} The other options define other terms of the same field."
-    facts = {"kind": "definition", "term": term, "definition": options[0]}
+    explanation = (f"{term}: {mine['option']} The other options define "
+                   + ", ".join(f"\"{g['term'].strip()}\"" for g in others) + ".")
+    facts = {"kind": "definition", "term": term, "definition": mine["option"]}
     return _pack(question, options, [0], explanation, "definition_match",
                  ["other_definition"] * 3, facts, order), None
 

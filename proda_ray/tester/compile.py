@@ -51,17 +51,15 @@ class Compiled:
 
 
 def pools(chains: list[dict], statements: list[dict], per_discipline: int = 400,
-          seed: int = 0, concepts: list[dict] | None = None,
-          terms: list[tuple[str, str]] | None = None) -> dict[str, dict[str, list]]:
-    """Distractor material per discipline: steps and statements of *other* chains, and
-    definitions of concepts (bounded, deterministic). Items borrow from it for
-    context-confusion / misattribution options and for other terms' definitions; ``terms``
-    ((discipline, term) of every concept) tell a statement about a domain term."""
+          seed: int = 0, terms: list[tuple[str, str]] | None = None
+          ) -> dict[str, dict[str, list]]:
+    """Distractor material per discipline: steps and statements of *other* chains (bounded,
+    deterministic), for context-confusion / misattribution options; ``terms`` ((discipline,
+    term) of every concept) tell a statement about a domain term."""
     by_disc: dict[str, dict[str, list]] = {}
 
     def slot(code: str) -> dict[str, list]:
-        return by_disc.setdefault(code, {"steps": [], "statements": [], "definitions": [],
-                                         "terms": []})
+        return by_disc.setdefault(code, {"steps": [], "statements": [], "terms": []})
 
     chain_disc = {c["chain_id"]: c.get("discipline_code") or "" for c in chains}
     for c in sorted(chains, key=lambda c: c["chain_id"]):
@@ -74,21 +72,14 @@ def pools(chains: list[dict], statements: list[dict], per_discipline: int = 400,
         st = sorted(closed_book.stems(t[1]))
         if st:
             slot(t[0] or "")["terms"].append(st)
-    for c in sorted(concepts or [], key=lambda c: c["concept_id"]):
-        if (c.get("definition") or "").strip():  # (definiens only: see concept_sources)
-            slot(c.get("discipline_code") or "")["definitions"].append(
-                {k: c.get(k) for k in ("concept_id", "term", "aliases", "definition",
-                                       "doc_id")})
     everything = {k: [x for d in by_disc.values() for x in d[k]]
-                  for k in ("steps", "statements", "definitions", "terms")}
+                  for k in ("steps", "statements", "terms")}
     by_disc["*"] = everything  # fallback when a discipline has too little material
     for code, d in by_disc.items():
         rng = random.Random(f"{seed}:pool:{code}")
         for k in ("steps", "statements"):
             if len(d[k]) > per_discipline:
                 d[k] = rng.sample(d[k], per_discipline)
-        if len(d["definitions"]) > 4 * per_discipline:
-            d["definitions"] = rng.sample(d["definitions"], 4 * per_discipline)
     return by_disc
 
 
@@ -158,6 +149,17 @@ def _chain_candidates(chain: dict, stmts: list[dict], pool: dict, cfg: BenchConf
     return made
 
 
+def annotate_sets(concepts: list[dict], seed: int, similarity=None) -> list[dict]:
+    """``concepts`` with ``set`` (its four-concept set, ``closed_book.definition_sets``) or
+    ``set_why`` (why it is in none). The sets must be drawn over the whole core at once
+    (the stage does it in its prepare task), so that every member's item is built."""
+    sets, why = closed_book.definition_sets(concepts, seed, similarity)
+    keep = ("concept_id", "term", "aliases", "option")
+    return [{**c, "set": [{k: g.get(k) for k in keep} for g in sets[c["concept_id"]]]}
+            if c["concept_id"] in sets else {**c, "set_why": why.get(c["concept_id"])}
+            for c in concepts]
+
+
 def _similarity(embed):
     """A memoised cosine of two phrases."""
     cache: dict[str, object] = {}
@@ -225,19 +227,20 @@ def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dic
                         out.counters[f"template_not_applicable:statement_truth:{why}"] += 1
                         continue
                     candidates.append(({**home, "chain_id": None}, item, "template"))
-        if "definition_match" in cfg.kinds:
+        if "definition_match" in cfg.kinds and concepts:
+            if not any("set" in c or "set_why" in c for c in concepts):
+                concepts = annotate_sets(concepts, cfg.seed, similarity)
             domains = {c["chunk_id"]: c.get("discipline") for c in chunks or []}
-            for concept in concepts or []:
+            for concept in concepts:
                 out.counters["concepts"] += 1
-                d = concept.get("discipline_code") or ""
-                p = pool.get(d, {}).get("definitions") or []
-                if len(p) < 8:  # a thin discipline: borrow wider
-                    p = p + [x for x in pool.get("*", {}).get("definitions") or []
-                             if x not in p]
+                if not concept.get("set"):
+                    why = concept.get("set_why") or "not_in_a_set"
+                    out.counters[f"template_not_applicable:definition_match:{why}"] += 1
+                    continue
                 node = {**concept, "chain_id": None,
-                        "discipline": domains.get(concept["chunk_id"])}
-                item, why = closed_book.definition_match(node, p, cfg.seed,
-                                                         similarity=similarity)
+                        "discipline": concept.get("discipline")
+                        or domains.get(concept["chunk_id"])}
+                item, why = closed_book.definition_match(node, concept["set"], cfg.seed)
                 if item is None:
                     out.counters[f"template_not_applicable:definition_match:{why}"] += 1
                     continue

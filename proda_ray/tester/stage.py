@@ -120,8 +120,13 @@ def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: Ben
     domain = {k: c.get("discipline") for k, c in chunks.items()}
     for c in concepts:
         c["discipline"] = domain.get(c["chunk_id"])
+    if concepts:  # the four-definition sets span documents: drawn here, over the whole core
+        from proda_ray.embeddings import MiniLMEmbedder
+        from proda_ray.tester.compile import _similarity, annotate_sets
+
+        concepts = annotate_sets(concepts, cfg.seed, _similarity(MiniLMEmbedder().encode))
     ws.write_json(posixpath.join(scratch, "pools.json"),
-                  pools(chains, stmts, seed=cfg.seed, concepts=concepts, terms=terms))
+                  pools(chains, stmts, seed=cfg.seed, terms=terms))
     docs: dict[str, dict[str, list]] = {}
     for kind, rows in (("chains", chains), ("statements", stmts), ("concepts", concepts),
                        ("chunks", list(chunks.values()))):
@@ -172,8 +177,7 @@ class _BenchUnit:
         data = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         if self.engine is not None:
             self.engine.usage = Usage()
-        if self.embedder is None and {"statement_truth", "definition_match"} & set(
-                self.cfg.kinds):
+        if self.embedder is None and "statement_truth" in self.cfg.kinds:
             from proda_ray.embeddings import MiniLMEmbedder
 
             self.embedder = MiniLMEmbedder()

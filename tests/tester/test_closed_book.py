@@ -96,58 +96,67 @@ def solve_after(item: dict, steps: list[str]) -> str:
                    if nxt[len(nxt) - len(words(o)):] == words(o))
 
 
-def test_definition_items_are_keyed_by_the_core_and_never_show_the_definition():
+def test_definition_items_are_keyed_by_the_core_and_every_option_is_a_key_once():
     cs = concepts()
-    keys, built = Counter(), 0
+    sets, why = closed_book.definition_sets(cs, seed=0)
+    assert len(sets) >= 8 and set(why.values()) <= {"no_set_of_four_definitions"}
+    keyed: Counter = Counter()
     for c in cs:
-        item, why = closed_book.definition_match(c, cs, seed=0)
-        if item is None:  # the shortest and longest definitions have no shorter / longer
-            assert why == "too_few_distractor_definitions"  # candidates: no uniform rank
+        if c["concept_id"] not in sets:
             continue
-        built += 1
+        item, err = closed_book.definition_match(c, sets[c["concept_id"]], seed=0)
+        assert item is not None, err
         assert solve_definition(item) == item["answer"]
         key = item["options"]["ABCD".index(item["answer"])]
         assert not set(words(key)) - {"the"} <= set(words(item["question"]))
         assert len(item["answer"]) == 1 and item["level"] == "L1"
-        keys[item["answer"]] += 1
-    assert built >= 4 and len(keys) >= 2  # the key's position is drawn, not fixed
+        keyed[key] += 1
+        # the options are the four definitions of the set
+        assert sorted(item["options"]) == sorted(g["option"] for g in sets[c["concept_id"]])
+    # the balanced design: across a set's four items every option is the key exactly once
+    assert set(keyed.values()) == {1} and len(keyed) == len(sets)
 
 
 def test_a_definition_that_repeats_its_term_or_a_decoy_naming_it_is_not_used():
     cs = concepts()
     bad = dict(cs[0], term="catalyst", definition="a catalyst speeds up a chemical reaction "
                "without being used up by the reaction")
-    assert closed_book.definition_match(bad, cs, seed=0) == (None, "term_in_definition")
+    _, why = closed_book.definition_sets([bad, *cs[1:]], seed=0)
+    assert why[bad["concept_id"]] == "term_in_definition"
+    # another form of the term gives the key away too
+    plural = dict(cs[0], term="schema", definition="(plural = schemata) mental construct "
+                  "made of a cluster of related concepts")
+    assert closed_book.definiens("schema", plural["definition"], "glossary").startswith(
+        "mental construct")
+    assert closed_book._definition_ok(dict(plural, definition="schemata are mental "
+                                           "constructs of related concepts"), 30)[1] \
+        == "term_in_definition"
     # a distractor that names the term is not a distractor: it could define it
     assert closed_book.verify_definition("enzyme", [], DEFS["enzyme"],
                                          "a molecule that an enzyme acts upon") \
         == "names_the_term"
     assert closed_book.verify_definition("enzyme", [], DEFS["enzyme"], DEFS["enzyme"]
                                          + " quickly") == "near_copy_of_definition"
-    item, _ = closed_book.definition_match(cs[0], cs[:3], seed=0)
-    assert item is None  # two other definitions are not three distractors
+    sets, why = closed_book.definition_sets(cs[:3], seed=0)
+    assert not sets and set(why.values()) == {"no_set_of_four_definitions"}
 
 
-def test_distractors_share_as_many_of_the_terms_words_as_the_key():
-    """A reader matching the term's words against the options must find no key: when the
-    definition shares a word with the term, so does every distractor."""
-    key = {"concept_id": "concept-k", "term": "kinetic energy", "aliases": [],
-           "definition": "the energy that a body has because it is moving through space",
-           "doc_id": "d", "discipline": "Physics"}
-    with_word = ["energy kept in a stretched spring until it is let go",
-                 "stored energy an object holds at a height above ground",
-                 "energy set free as the bonds in fuel molecules break",
-                 "the energy carried by light waves from the sun to distant planets",
-                 "heat energy passed from a warm body to a colder one it touches now",
-                 "energy an atom's nucleus gives off when it splits into smaller parts"]
-    without = [f"the rate at which {x} is transferred or converted" for x in
-               ("work in a machine", "charge in a circuit", "heat across a wall")]
-    pool = [{"concept_id": f"concept-{i}", "term": f"t{i}", "aliases": [], "definition": d,
-             "doc_id": "d"} for i, d in enumerate(with_word + without)]
-    item, why = closed_book.definition_match(key, pool, seed=0)
-    assert item is not None, why
-    for o in item["options"]:
-        assert "energy" in o.lower()
+def test_set_members_share_as_many_of_each_terms_words_as_its_own_definition():
+    """A reader matching the term's words against the options must find no key: a
+    definition that shares a word with its term sits only with definitions that do too,
+    and no member is a broader or narrower term of another."""
+    def c(term, definition):
+        o = closed_book._definition_ok({"term": term, "definition": definition}, 30)[0]
+        return {"concept_id": term, "term": term, "aliases": [], "option": o}
+
+    kinetic = c("kinetic energy", "the energy that a body has because it is moving")
+    potential = c("potential energy", "the energy that a body stores because of position")
+    power = c("power", "the rate at which work is done or converted per second")
+    assert closed_book._compatible(kinetic, potential, None, 0.7)
+    assert not closed_book._compatible(kinetic, power, None, 0.7)  # "energy" only in one
+    rehearsal = c("rehearsal", "conscious repetition of information to be remembered")
+    elaborative = c("elaborative rehearsal", "thinking about what new information means")
+    assert not closed_book._compatible(rehearsal, elaborative, None, 0.7)
 
 
 def test_definiens_keeps_what_the_term_means_without_the_term():
@@ -222,11 +231,11 @@ def test_compile_unit_links_levels_and_finalize_ships_the_closed_book_types():
     cs = concepts()
     st = statements()
     cfg = BenchConfig(validity="report")
-    pool = pools([], st, concepts=cs)
+    pool = pools([], st)
     out = compile_unit([], st, pool, cfg, chunks=[blood_chunk()], concepts=cs)
     by_type = Counter(i["question_type"] for i in out.items)
-    built = sum(closed_book.definition_match(c, cs, 0)[0] is not None for c in cs)
-    assert by_type["definition_match"] == built >= 4
+    built = len(closed_book.definition_sets(cs, 0)[0])
+    assert by_type["definition_match"] == built >= 8
     assert by_type["statement_truth"] == 1
     for it in out.items:
         assert it["chain_id"] is None

@@ -23,12 +23,27 @@ LETTERS = "ABCD"
 ANSWER_SETS = [",".join(c) for n in range(1, 5) for c in combinations(LETTERS, n)]
 MCQ_INSTRUCTION = ("Answer the multiple-choice question. One or more options may be correct; "
                    "answer with all correct letters, comma-separated.")
+SINGLE_INSTRUCTION = ("Answer the multiple-choice question. Exactly one option is correct; "
+                      "answer with its letter.")
+# types whose stem asks for one option ("which of the following is the definition of …"):
+# the model is told so, and scored over the four letters rather than the 15 sets
+SINGLE_CHOICE = frozenset({"definition_match", "step_after", "next_step", "reference_mc"})
+
+
+def single_choice(item: dict) -> bool:
+    return item.get("question_type") in SINGLE_CHOICE
+
+
+def answer_sets(item: dict) -> list[str]:
+    """The answers an item admits: its four letters (single-choice types) or the 15 sets."""
+    return list(LETTERS) if single_choice(item) else ANSWER_SETS
 
 
 def mcq_prompt(item: dict) -> str:
     """The benchmark item as the evaluator shows it (shared with ``proda eval``)."""
     opts = "\n".join(f"{k}. {o}" for k, o in zip(LETTERS, item["options"], strict=True))
-    return f"{MCQ_INSTRUCTION}\n\nQuestion: {item['question']}\n{opts}\nAnswer:"
+    head = SINGLE_INSTRUCTION if single_choice(item) else MCQ_INSTRUCTION
+    return f"{head}\n\nQuestion: {item['question']}\n{opts}\nAnswer:"
 
 
 def answer_set(letters: str) -> str:
@@ -82,8 +97,8 @@ def export_bench(ws: Workspace, items: list[dict], out: str) -> dict:
         result["splits"][split] = len(rows)
         if not rows:  # an empty task file makes lm-eval and OpenCompass fail to load
             continue
-        data = [{"item_id": i["item_id"], "prompt": mcq_prompt(i), "choices": ANSWER_SETS,
-                 "gold": ANSWER_SETS.index(answer_set(i["answer"])),
+        data = [{"item_id": i["item_id"], "prompt": mcq_prompt(i), "choices": answer_sets(i),
+                 "gold": answer_sets(i).index(answer_set(i["answer"])),
                  "answer": answer_set(i["answer"]),
                  "discipline_code": i["discipline_code"], "chain_id": i["chain_id"]}
                 for i in rows]

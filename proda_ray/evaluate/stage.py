@@ -35,7 +35,12 @@ from proda_ray.engines.base import TransformersEngineConfig, build_engine
 from proda_ray.evaluate import metrics
 from proda_ray.evaluate.answers import extract_answer, score
 from proda_ray.evaluate.config import EvalConfig
-from proda_ray.exports import ANSWER_SETS, mcq_prompt
+from proda_ray.exports import (
+    MCQ_INSTRUCTION,
+    SINGLE_INSTRUCTION,
+    answer_sets,
+    mcq_prompt,
+)
 from proda_ray.ids import content_hash
 from proda_ray.rounds import rname
 from proda_ray.runtime import configure_data_context, run_units, worker_count
@@ -165,6 +170,9 @@ class EvalStage(Stage[EvalConfig]):
 
 
 PLAIN_USER, PLAIN_ASSISTANT = "<|user|>\n", "\n<|assistant|>\n"
+# the prompt without a question: what a model expects as an answer from the format alone
+NULL_QUESTION = f"{MCQ_INSTRUCTION}\n\nAnswer:"
+NULL_SINGLE = f"{SINGLE_INSTRUCTION}\n\nAnswer:"
 
 
 def format_prompt(prompt: str, prompt_format: str, engine_kind: str) -> str:
@@ -191,25 +199,37 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
     raw output, extracted letters, parse status, exact-set correct, partial credit and the
     engine error (a failed request is an ``error`` status, scored wrong).
 
-    ``generate``: greedy text, read by ``extract_answer``. ``loglikelihood``: the answer set
-    (of the 15) with the highest log-likelihood per byte after the prompt; ``raw_output``
-    holds every set's normalised score (JSON)."""
+    ``generate``: greedy text, read by ``extract_answer``. ``loglikelihood``: the answer
+    (of the item's four letters or 15 sets, ``exports.answer_sets``) the question makes most
+    likely: its log-likelihood after the prompt minus its
+    log-likelihood after the same prompt with no question (``NULL_QUESTION``; lm-eval's
+    ``acc_mutual_info``). Normalising by length instead favours the longest set (a comma
+    after a letter is nearly certain): the base model then answered "A,B,C,D" to every
+    item. ``raw_output`` holds every set's score (JSON)."""
     prompts = [format_prompt(mcq_prompt(it), prompt_format, engine.kind) for it in items]
     out = []
     if scoring == "loglikelihood":
-        conts = tuple(" " + a for a in ANSWER_SETS)
-        results = engine.loglikelihood([ScoringRequest(p, conts) for p in prompts])
-        for it, r in zip(items, results, strict=True):
-            if not r.ok:
+        sets = [answer_sets(it) for it in items]
+        kinds = sorted({tuple(x) for x in sets})
+        nulls = {k: ScoringRequest(format_prompt(
+            NULL_SINGLE if len(k) == 4 else NULL_QUESTION, prompt_format, engine.kind),
+            tuple(" " + a for a in k)) for k in kinds}
+        got = engine.loglikelihood([ScoringRequest(p, tuple(" " + a for a in x))
+                                    for p, x in zip(prompts, sets, strict=True)]
+                                   + [nulls[k] for k in kinds])
+        results, base = got[: len(items)], dict(zip(kinds, got[len(items):], strict=True))
+        for it, x, r in zip(items, sets, results, strict=True):
+            b = base[tuple(x)]
+            if not (r.ok and b.ok):
                 out.append({"raw_output": None, "predicted": "", "parse_status": "error",
-                            "correct": False, "partial_credit": 0.0, "error": r.error})
+                            "correct": False, "partial_credit": 0.0,
+                            "error": r.error or b.error})
                 continue
-            norm = [lp / len(c.encode()) for (lp, _n), c in zip(json.loads(r.text), conts,
-                                                               strict=True)]
-            best = ANSWER_SETS[int(np.argmax(norm))].replace(",", "")
+            norm = [lp - q for (lp, _n), (q, _m) in zip(json.loads(r.text), json.loads(b.text),
+                                                        strict=True)]
+            best = x[int(np.argmax(norm))].replace(",", "")
             correct, partial = score(best, it["answer"])
-            out.append({"raw_output": json.dumps(dict(zip(ANSWER_SETS, (round(x, 4)
-                                                                      for x in norm),
+            out.append({"raw_output": json.dumps(dict(zip(x, (round(v, 4) for v in norm),
                                                           strict=True))),
                         "predicted": best, "parse_status": "scored", "correct": correct,
                         "partial_credit": partial, "error": None})

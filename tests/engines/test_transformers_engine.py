@@ -169,10 +169,14 @@ def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
              for w, a in (("first", "A"), ("last", "D"), ("middle two", "BC"))]
     assert scoring_mode(eng, EvalConfig()) == "loglikelihood"  # a tiny model: auto picks it
     assert scoring_mode(eng, EvalConfig(small_model_params=10)) == "generate"
+    items.append({"question": "Which option is the definition of a lever?",
+                  "options": ["a rigid bar on a pivot", "a wheel", "a slope", "a rope"],
+                  "answer": "A", "question_type": "definition_match"})
     out = answer_items(eng, items, 8, [], "loglikelihood", "plain_chat")
     for it, o in zip(items, out, strict=True):
         assert o["parse_status"] == "scored" and o["error"] is None
         scores = json.loads(o["raw_output"])
-        assert set(scores) == set(ANSWER_SETS)
+        # a single-choice type is scored over its four letters, the others over 15 sets
+        assert set(scores) == (set("ABCD") if it.get("question_type") else set(ANSWER_SETS))
         best = max(scores, key=scores.get).replace(",", "")
         assert o["predicted"] == best and o["correct"] == (best == it["answer"])

@@ -73,27 +73,23 @@ class CachedEngine(Engine):
         return self.engine.model_id
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        keys = [ResponseCache.key(self.kind, self.model_id, r) for r in requests]
-        out: list[GenerationResult | None] = [
-            self.cache.get(k) if self.cache else None for k in keys]
-        todo = [i for i, r in enumerate(out) if r is None]
-        if todo:
-            fresh = self.engine.generate([requests[i] for i in todo])
-            for i, r in zip(todo, fresh, strict=True):
-                out[i] = r
-                if self.cache and r.ok:
-                    self.cache.put(keys[i], r)
-        for r in out:
-            self.usage.add(r)
-        return out  # type: ignore[return-value]
+        return self._through_cache(
+            [ResponseCache.key(self.kind, self.model_id, r) for r in requests], requests,
+            self.engine.generate)
 
     def loglikelihood(self, requests: list[ScoringRequest]) -> list[GenerationResult]:
-        keys = [ResponseCache.scoring_key(self.kind, self.model_id, r) for r in requests]
+        return self._through_cache(
+            [ResponseCache.scoring_key(self.kind, self.model_id, r) for r in requests],
+            requests, self.engine.loglikelihood)
+
+    def _through_cache(self, keys: list[str], requests: list, call) -> list[GenerationResult]:
+        """Cached results where there are, ``call`` on the rest (successes cached), usage
+        counted for all."""
         out: list[GenerationResult | None] = [
             self.cache.get(k) if self.cache else None for k in keys]
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
-            fresh = self.engine.loglikelihood([requests[i] for i in todo])
+            fresh = call([requests[i] for i in todo])
             for i, r in zip(todo, fresh, strict=True):
                 out[i] = r
                 if self.cache and r.ok:

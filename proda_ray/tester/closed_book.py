@@ -24,10 +24,9 @@ not repeat the next step. Each item keeps ``facts`` so the rule check re-derives
 
 from __future__ import annotations
 
-import random
 import re
 
-from proda_ray.tester.items import LETTERS, answer_letters, trim_words
+from proda_ray.tester.items import LETTERS, answer_letters, seeded_rng, trim_words
 
 KINDS = ("definition_match", "statement_truth", "step_after")
 LEVEL = {"definition_match": "L1", "statement_truth": "L2", "step_after": "L3"}
@@ -43,10 +42,6 @@ _LEAD = re.compile(r"^(?:then|next|first|second|third|finally|lastly|after that|
                    re.I)
 _PRONOUN = re.compile(r"^(?:it|they|this|these|those|that|he|she|its|their|such|here)\b", re.I)
 _NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*|[A-Z]\.|[IVX]+\.)\s+")
-
-
-def _rng(seed: int, *parts: str) -> random.Random:
-    return random.Random(f"{seed}:{':'.join(parts)}")
 
 
 def content(text: str) -> set[str]:
@@ -201,7 +196,7 @@ def definition_sets(concepts: list[dict], seed: int, similarity=None, words: int
         usable.setdefault(c.get("discipline_code") or "", []).append({**c, "option": option})
     sets: dict[str, list[dict]] = {}
     for disc, cs in sorted(usable.items()):
-        rng = _rng(seed, "definition_sets", disc)
+        rng = seeded_rng(seed, "definition_sets", disc)
         rng.shuffle(cs)
         cs.sort(key=lambda c: c.get("doc_id") or "")  # documents together, drawn within
         free = list(cs)
@@ -238,7 +233,7 @@ def definition_match(concept: dict, group: list[dict], seed: int
     if mine is None or len(group) != 4:
         return None, "not_in_a_set"
     others = [g for g in group if g is not mine]
-    rng = _rng(seed, concept["concept_id"], "definition_match")
+    rng = seeded_rng(seed, concept["concept_id"], "definition_match")
     options = [mine["option"], *(g["option"] for g in others)]
     order = [1, 2, 3]
     rng.shuffle(order)
@@ -307,10 +302,11 @@ def render(s: dict) -> tuple[str, str, str] | None:
     rest = quote[end:].lstrip()
     if rest and rest[0].isalnum() and words_[b[1] + 1] not in _BOUNDARY_NEXT:
         return None  # the object stops mid-phrase
-    o0 = b[0] - 1 if b[0] > 0 and words_[b[0] - 1] in ("the", "a", "an") else b[0]
-    head = quote[toks[a[0]][1] : toks[o0][1]].strip()
-    if b[0] > 0 and words_[a[0] - 1 if a[0] else 0] in ("the", "a", "an") and a[0] > 0:
-        head = quote[toks[a[0] - 1][1] : toks[o0][1]].strip()
+    def with_article(i: int) -> int:  # the article before a phrase goes with it
+        return i - 1 if i > 0 and words_[i - 1] in ("the", "a", "an") else i
+
+    s0, o0 = with_article(a[0]), with_article(b[0])
+    head = quote[toks[s0][1] : toks[o0][1]].strip()
     body = quote[toks[o0][1] : end].strip()
     return head, body, _sentence(f"{head} {body}")
 
@@ -421,10 +417,10 @@ def statement_truth(chunk: dict, statements: list[dict], seed: int,
     usable = usable_statements(statements, terms)
     if len(usable) < 4 * (part + 1):
         return None, "fewer_than_4_usable_statements"
-    rng = _rng(seed, chunk["chunk_id"], "statement_truth")
+    rng = seeded_rng(seed, chunk["chunk_id"], "statement_truth")
     rng.shuffle(usable)
     if part:
-        rng = _rng(seed, chunk["chunk_id"], "statement_truth", str(part))
+        rng = seeded_rng(seed, chunk["chunk_id"], "statement_truth", str(part))
     chosen = usable[4 * part : 4 * part + 4]
     extra = usable[: 4 * part] + usable[4 * part + 4 :] + [
         s for s in (spare or []) if usable_statement(s, terms=terms)
@@ -448,7 +444,7 @@ def statement_truth(chunk: dict, statements: list[dict], seed: int,
         ranked = pool if similarity is None else sorted(
             pool, key=lambda o: (-similarity(mine, o), o))  # the hardest negative first
         for o in ranked:
-            if o in used or o == _object(chosen[k]) or \
+            if o in used or o == mine or \
                     verify_swap(chosen[k]["subject"], o, claims, sentences) is not None:
                 continue
             if similarity is not None and not \
@@ -490,7 +486,7 @@ def step_after(chain: dict, seed: int, other_steps: list[str], words: int = 22
     steps = [_clean_step(s, words) for s in chain["steps"]]
     if len(steps) < 3:
         return None, "chain_too_short"
-    rng = _rng(seed, chain["chain_id"], "step_after")
+    rng = seeded_rng(seed, chain["chain_id"], "step_after")
     cuts = [i for i in range(len(steps) - 1) if not _PRONOUN.match(steps[i])]
     if not cuts:
         return None, "no_self_contained_step"
@@ -529,7 +525,7 @@ def balance_keys(items: list[dict], seed: int) -> None:
     for kind in SINGLE_KEY:
         sub = sorted((i for i in items if i.get("question_type") == kind
                       and len(i["answer"]) == 1), key=lambda i: i["item_id"])
-        rng = random.Random(f"{seed}:balance:{kind}")
+        rng = seeded_rng(seed, "balance", kind)
         rng.shuffle(sub)
         for n, it in enumerate(sub):
             target, now = n % 4, LETTERS.index(it["answer"])

@@ -7,6 +7,7 @@ and writes down each rejection.
 
 from __future__ import annotations
 
+import random
 import re
 from difflib import SequenceMatcher
 
@@ -16,6 +17,12 @@ _WORD = re.compile(r"\w+")
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
+
+
+def seeded_rng(seed: int, *parts: str) -> random.Random:
+    """A generator fixed by the seed and what it is for (an item's choices never depend on
+    what else is built)."""
+    return random.Random(f"{seed}:{':'.join(parts)}")
 
 
 def trim_words(text: str, n: int) -> str:

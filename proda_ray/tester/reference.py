@@ -67,10 +67,14 @@ def harvest(text: str) -> tuple[list[dict], Counter]:
     return items, skipped
 
 
-def reference_items(documents: list[dict]) -> tuple[list[dict], Counter]:
-    """Rows of the ``reference_items`` table from documents (``doc_id``, ``text``,
-    ``discipline_code``, ``title``), deduplicated by question and options."""
-    rows, skipped, seen = [], Counter(), set()
+def reference_items(documents: list[dict], seen: set | None = None
+                    ) -> tuple[list[dict], Counter]:
+    """Rows of the ``reference`` split from documents (``doc_id``, ``text``,
+    ``discipline_code``, ``title``), deduplicated by question and options (the same
+    exercise in two documents, a reprint, counts once); ``seen``: the keys of earlier
+    batches, updated in place."""
+    rows, skipped = [], Counter()
+    seen = set() if seen is None else seen
     for d in documents:
         got, why = harvest(d.get("text") or "")
         skipped.update(why)

@@ -152,11 +152,13 @@ def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: Ben
     return n
 
 
-def _with_sentences(chunk: dict) -> dict:
+def _with_sentences(chunk: dict, needed: bool = True) -> dict:
     """A chunk's sentences and lines, for the check that a perturbed statement is stated
-    nowhere in it."""
+    nowhere in it (``needed``: statement_truth is built; else the text is only dropped)."""
     from proda_ray.knowledge.text import sentences
 
+    if not needed:
+        return {k: v for k, v in chunk.items() if k != "text"}
     text = chunk.get("text") or ""
     lines = [x.strip() for x in text.splitlines() if x.strip()]
     return {k: v for k, v in chunk.items() if k != "text"} | {
@@ -177,12 +179,14 @@ class _BenchUnit:
         data = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         if self.engine is not None:
             self.engine.usage = Usage()
-        if self.embedder is None and "statement_truth" in self.cfg.kinds:
+        statements = "statement_truth" in self.cfg.kinds
+        if self.embedder is None and statements:
             from proda_ray.embeddings import MiniLMEmbedder
 
             self.embedder = MiniLMEmbedder()
         out = compile_unit(data["chains"], data["statements"], self.pool, self.cfg,
-                           self.engine, chunks=[_with_sentences(c) for c in data["chunks"]],
+                           self.engine,
+                           chunks=[_with_sentences(c, statements) for c in data["chunks"]],
                            concepts=data["concepts"],
                            embed=self.embedder.encode if self.embedder else None)
         rows = [{c: i.get(c) for c in CANDIDATE_COLUMNS} | {"split": ""} for i in out.items]
@@ -200,23 +204,15 @@ class _BenchUnit:
 
 def _reference(ws: Workspace, docs_rel: str | None) -> tuple[list[dict], Counter]:
     """The authors' keyed exercises, streamed from the documents (never held whole)."""
-    rows, skipped = [], Counter()
+    rows, skipped, seen = [], Counter(), set()
     if docs_rel:
         for batch in ws.iter_parquet_batches(docs_rel, columns=["doc_id", "text",
                                                                 "discipline_code", "title"],
                                              batch_size=256):
-            got, why = reference_items(batch.to_pylist())
+            got, why = reference_items(batch.to_pylist(), seen)
             rows += got
             skipped.update(why)
-    seen, unique = set(), []
-    for r in rows:  # the same exercise in two documents (reprints) counts once
-        key = (r["question"].lower(), tuple(o.lower() for o in r["options"]))
-        if key in seen:
-            skipped["duplicate"] += 1
-        else:
-            seen.add(key)
-            unique.append(r)
-    return unique, skipped
+    return rows, skipped
 
 
 @ray.remote(num_cpus=1)

@@ -22,14 +22,10 @@ from __future__ import annotations
 
 import random
 
-from proda_ray.tester.items import LETTERS, answer_letters, trim_words
+from proda_ray.tester.items import LETTERS, answer_letters, seeded_rng, trim_words
 
 KINDS = ("process_order", "causal_chain", "next_step")
 ROMAN = ("I", "II", "III", "IV")
-
-
-def _rng(seed: int, *parts: str) -> random.Random:
-    return random.Random(f"{seed}:{':'.join(parts)}")
 
 
 def _frame(chain: dict) -> str:
@@ -69,7 +65,7 @@ def process_order(chain: dict, seed: int, **_) -> dict | None:
     steps = chain["steps"]
     if len(steps) < 3:
         return None
-    rng = _rng(seed, chain["chain_id"], "process_order")
+    rng = seeded_rng(seed, chain["chain_id"], "process_order")
     n = 4 if len(steps) >= 4 and rng.random() < 0.5 else 3
     start = rng.randrange(0, len(steps) - n + 1)
     window = list(range(start, start + n))
@@ -131,7 +127,7 @@ def causal_chain(chain: dict, seed: int, statements: list[dict], others: list[di
              if links[i]["subject"].strip().lower() != links[j]["object"].strip().lower()]
     if not spans:
         return None
-    rng = _rng(seed, chain["chain_id"], "causal_chain")
+    rng = seeded_rng(seed, chain["chain_id"], "causal_chain")
     rng.shuffle(spans)
     k = rng.randint(1, min(3, len(spans)))
     true = spans[:k]
@@ -189,7 +185,7 @@ def next_step(chain: dict, seed: int, other_steps: list[str], **_) -> dict | Non
     steps = chain["steps"]
     if len(steps) < 3 or len(other_steps) < 2:
         return None
-    rng = _rng(seed, chain["chain_id"], "next_step")
+    rng = seeded_rng(seed, chain["chain_id"], "next_step")
     cut = rng.randint(2, len(steps) - 1)  # steps[:cut] shown, steps[cut] is next
     n_words = 14
     right = trim_words(steps[cut], n_words)

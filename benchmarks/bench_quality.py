@@ -15,7 +15,8 @@ the untrained base model under both scoring modes beside the authors' own questi
    for a person to judge; verdicts live in ``judged/items.csv`` (item id, verdict, why —
    ids only, never corpus text). The judged share is over the sampled items with a verdict.
 4. The untrained base model (the bundled Gemma 3 270M as a transformers checkpoint), one
-   prompt format (proda's plain chat template), scored by generation and by log-likelihood:
+   prompt format (proda's plain chat template), scored by generation (constrained to the
+   answer sets, and free text) and by log-likelihood:
    accuracy per split with the prior's chance interval beside it.
 
 Writes results/bench_quality.json.
@@ -89,16 +90,17 @@ def judged_items(items: list[dict], core: dict, seed: int) -> dict:
             "item_ids": [i["item_id"] for i in sample]}
 
 
-def base_eval(ws, scoring: str) -> dict:
+def base_eval(ws, scoring: str, constrain: bool = True) -> dict:
     from proda_ray.engines.models import bundled_gemma_hf
     from proda_ray.evaluate.config import EvalConfig
     from proda_ray.evaluate.stage import EvalStage
     from proda_ray.workspace import run_stage
 
     t0 = time.perf_counter()
-    cfg = EvalConfig(model=str(bundled_gemma_hf()), scoring=scoring,
+    cfg = EvalConfig(model=str(bundled_gemma_hf()), scoring=scoring, constrain=constrain,
                      prompt_format="plain_chat", workers=1)
-    r = run_stage(ws, EvalStage(cfg, label=f"base_{scoring}"))
+    label = f"base_{scoring}" + ("" if constrain or scoring != "generate" else "_free")
+    r = run_stage(ws, EvalStage(cfg, label=label))
     rep = r.manifest.report
     return {"seconds": round(time.perf_counter() - t0, 1), "overall": rep["overall"],
             "by_question_type": rep["by_question_type"], "parse_status": rep["parse_status"]}
@@ -142,9 +144,11 @@ def main() -> None:
     print(f"judged: {judged['accepted']}/{judged['judged']} ok (sampled {judged['sampled']})")
     evals = {}
     if not args.no_eval:
-        for scoring in ("generate", "loglikelihood"):
-            evals[scoring] = e = base_eval(ws, scoring)
-            print(f"\nbase model, {scoring} ({e['seconds']} s):")
+        for mode, scoring, constrain in (("generate", "generate", True),
+                                         ("generate_free", "generate", False),
+                                         ("loglikelihood", "loglikelihood", True)):
+            evals[mode] = e = base_eval(ws, scoring, constrain)
+            print(f"\nbase model, {mode} ({e['seconds']} s):")
             for split, o in sorted(e["overall"].items()):
                 p = o["prior"]
                 inside = p["ci"][0] <= o["accuracy"] <= p["ci"][1]

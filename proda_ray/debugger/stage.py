@@ -322,7 +322,8 @@ class _ProbeUnit:
         key = str(batch["key"][0])
         plist = self.ws.read_json(posixpath.join(self.scratch, "probes", f"{key}.json"))
         answers = answer_items(self.engine, plist, self.cfg.max_tokens, self.cfg.stop,
-                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format)
+                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format,
+                               self.cfg.constrain)
         out = [p | {"predicted": a["predicted"], "correct": a["correct"],
                     "raw_output": a["raw_output"]} for p, a in zip(plist, answers, strict=True)]
         self.ws.write_json(posixpath.join(self.scratch, "probe_answers", f"{key}.json"), out)

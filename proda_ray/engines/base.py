@@ -31,6 +31,9 @@ class GenerationRequest:
     prompt: str
     params: SamplingParams = field(default_factory=SamplingParams)
     schema: dict | None = None  # JSON schema the output must follow (constrained if possible)
+    # the output must be one of these strings (vLLM's guided choice; constrained where the
+    # engine can: transformers, local, vllm, openai in llama_cpp mode; read as text elsewhere)
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ class OpenAIEngineConfig(BaseModel):
         description="How to ask for constrained JSON: OpenAI response_format json_schema, "
         "llama.cpp's response_format json_object+schema, or not at all (validated anyway).",
     )
+    guided_choice: bool = Field(
+        default=False, description="Send a request's answer choices as vLLM serve's "
+        "structured_outputs choice (a hosted API rejects the field; schema_mode llama_cpp "
+        "constrains choices by a grammar regardless; otherwise the reply is read as text).")
     concurrency: int = Field(default=8, ge=1, description="Requests in flight per worker.")
     requests_per_s: float | None = Field(default=None, description="Rate limit per worker.")
     max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx/timeouts/errors.")

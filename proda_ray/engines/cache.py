@@ -1,6 +1,6 @@
 """A persistent LLM response cache: reruns and resumed runs re-spend no tokens.
 
-Key = sha256 of (engine kind, model id, prompt, sampling params, schema). Entries are small
+Key = sha256 of (engine kind, model id, prompt, sampling params, schema, choices). Entries are small
 JSON files in the workspace (``cache/llm/<2 hex>/<key>.json``), written atomically, so any
 worker on any node can read what another wrote, and a killed run loses at most the calls in
 flight. Failed calls are never cached: a rerun retries them.
@@ -28,10 +28,11 @@ class ResponseCache:
 
     @staticmethod
     def key(kind: str, model_id: str, req: GenerationRequest) -> str:
-        payload = json.dumps(
-            {"engine": kind, "model": model_id, "prompt": req.prompt,
-             "params": req.params.model_dump(mode="json"), "schema": req.schema},
-            sort_keys=True, separators=(",", ":"))
+        body = {"engine": kind, "model": model_id, "prompt": req.prompt,
+                "params": req.params.model_dump(mode="json"), "schema": req.schema}
+        if req.choices is not None:  # absent otherwise: older entries keep their keys
+            body["choices"] = list(req.choices)
+        payload = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
     @staticmethod

@@ -53,6 +53,15 @@ class LlamaCppEngine(Engine):
                 json.dumps(grammar_schema(schema)), verbose=False)
         return self._grammars[key]
 
+    def _choice_grammar(self, choices: tuple[str, ...]):
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(["choices", *choices])
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_string(
+                "root ::= " + " | ".join(json.dumps(c) for c in choices), verbose=False)
+        return self._grammars[key]
+
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
 
@@ -68,7 +77,8 @@ class LlamaCppEngine(Engine):
             out = self.llm.create_completion(
                 req.prompt, max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                 stop=p.stop or None, seed=p.seed,
-                grammar=self._grammar(req.schema) if req.schema else None)
+                grammar=self._choice_grammar(req.choices) if req.choices
+                else self._grammar(req.schema) if req.schema else None)
         except Exception as e:  # a failed call is a result with a reason, never a crash
             return GenerationResult(None, latency_s=time.perf_counter() - t0,
                                     error=f"engine_error: {type(e).__name__}: {e}")

@@ -10,6 +10,7 @@ the output is validated either way (``generate_json``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import threading
@@ -72,6 +73,10 @@ class OpenAIEngine(Engine):
         if req.schema is not None and self.cfg.schema_mode == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "output", "schema": req.schema, "strict": True}}
+        if req.choices and self.cfg.schema_mode == "llama_cpp":  # a grammar of the choices
+            body["grammar"] = "root ::= " + " | ".join(json.dumps(c) for c in req.choices)
+        elif req.choices and self.cfg.guided_choice:  # vLLM serve's guided choice
+            body["structured_outputs"] = {"choice": list(req.choices)}
         elif req.schema is not None and self.cfg.schema_mode == "llama_cpp":
             if self.cfg.endpoint == "chat":
                 body["response_format"] = {"type": "json_object", "schema": req.schema}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jsonschema
 
@@ -79,8 +79,8 @@ def generate_json(engine: Engine, requests: list[GenerationRequest], retries: in
         for i in pending:
             r = requests[i]
             if attempt:
-                r = GenerationRequest(r.prompt, r.params.model_copy(
-                    update={"seed": r.params.seed + attempt}), r.schema)
+                r = replace(r, params=r.params.model_copy(
+                    update={"seed": r.params.seed + attempt}))
             batch.append(r)
         results = engine.generate(batch)
         still = []

@@ -5,7 +5,8 @@ little; prompts are left-padded. Greedy requests are batched; sampled ones run o
 under their own seed, so a request's text does not depend on its batch mates. Output is not
 grammar-constrained here (transformers has no built-in constrained decoding; xgrammar would
 pull ~1 GB of triton): schema-bearing requests are validated by the caller
-(``generate_json``), as with the ``openai`` engine's ``none`` mode. A failed batch is split
+(``generate_json``), as with the ``openai`` engine's ``none`` mode. A request with ``choices``
+is constrained to them (a token trie through ``prefix_allowed_tokens_fn``). A failed batch is split
 in halves and retried (out-of-memory on long prompts), so one bad request costs only itself;
 a request longer than the model's positions fails with ``context_overflow``.
 """
@@ -106,7 +107,8 @@ class TransformersEngine(Engine):
         lengths = [n if out[i] is None else -1 for i, n in enumerate(lengths)]
 
         def settings(i: int) -> str:
-            return json.dumps(requests[i].params.model_dump(mode="json"), sort_keys=True)
+            return json.dumps([requests[i].params.model_dump(mode="json"),
+                               requests[i].choices], sort_keys=True)
 
         order = sorted((i for i in range(len(requests)) if out[i] is None),
                        key=lambda i: (settings(i), lengths[i]))
@@ -146,6 +148,10 @@ class TransformersEngine(Engine):
         if p.temperature > 0:
             kwargs.update(temperature=p.temperature, top_p=p.top_p)
             torch.manual_seed(p.seed)
+        if req.choices:
+            kwargs["prefix_allowed_tokens_fn"] = self._choice_constraint(
+                req.choices, enc["input_ids"].shape[1])
+            kwargs["max_new_tokens"] = max(len(c) for c in self._choice_ids(req.choices)) + 1
         with torch.inference_mode():
             gen = self.model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1]:]
@@ -160,6 +166,26 @@ class TransformersEngine(Engine):
                     text = text[: text.index(s)]
             results.append((text, int(sum(mask)), n))
         return results
+
+    def _choice_ids(self, choices: tuple[str, ...]) -> list[list[int]]:
+        return [self.tok(c, add_special_tokens=False)["input_ids"] for c in choices]
+
+    def _choice_constraint(self, choices: tuple[str, ...], prompt_len: int):
+        """Guided choice: at each step only tokens that continue one of ``choices`` (tokenized
+        as the log-likelihood path tokenizes continuations); end of sequence once one is
+        complete. Greedy decoding then writes the choice its first tokens make likeliest."""
+        seqs = self._choice_ids(choices)
+        eos = self.tok.eos_token_id
+
+        def allowed(_batch_id: int, ids) -> list[int]:
+            done = ids[prompt_len:].tolist()
+            k = len(done)
+            nxt = {s[k] for s in seqs if len(s) > k and s[:k] == done}
+            if any(s == done for s in seqs) or not nxt:
+                nxt.add(eos)
+            return sorted(nxt)
+
+        return allowed
 
     def loglikelihood(self, requests: list[ScoringRequest]) -> list[GenerationResult]:
         """Sum of the continuation tokens' log-probabilities after the (chat-wrapped) context,

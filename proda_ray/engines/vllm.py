@@ -52,7 +52,9 @@ def _sampling(row: dict) -> dict:
           "top_p": p["top_p"], "seed": p["seed"]}
     if p["stop"]:
         sp["stop"] = p["stop"]
-    if row["schema"]:
+    if row["choices"]:
+        sp["structured_outputs"] = {"choice": json.loads(row["choices"])}
+    elif row["schema"]:
         sp["structured_outputs"] = {"json": row["schema"]}
     return sp
 
@@ -114,7 +116,8 @@ class VLLMBatchEngine(Engine):
 
         rows = [{"i": i, "prompt": r.prompt,
                  "params": json.dumps(r.params.model_dump(mode="json")),
-                 "schema": json.dumps(r.schema) if r.schema else ""}
+                 "schema": json.dumps(r.schema) if r.schema else "",
+                 "choices": json.dumps(list(r.choices)) if r.choices else ""}
                 for i, r in enumerate(requests)]
         processor = build_processor(
             self.processor_config(),

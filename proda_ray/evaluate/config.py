@@ -27,6 +27,12 @@ class ScoringConfig(BaseModel):
         "wraps every prompt in proda's plain chat template (the one the student is trained "
         "in), base and student alike; raw sends the bare prompt; engine leaves it to the "
         "engine (a served chat endpoint applies its own).")
+    constrain: bool = Field(
+        default=True, description="generate only: the reply is constrained to the item's "
+        "answer sets (four letters, or the 15 sets; vLLM's guided choice, a token trie on "
+        "transformers, a grammar on llama.cpp), so a model that does not follow the format "
+        "still answers: greedy decoding picks what its first tokens prefer. false: free text, "
+        "read by the answer reader; unreadable replies count as wrong.")
     max_tokens: int = Field(default=16, ge=1, description="Answer length cap (letters only "
                             "are asked for; raise it for models that think first).")
     stop: list[str] = Field(default_factory=lambda: ["\nQuestion:", "\n\n"],

@@ -194,12 +194,14 @@ def scoring_mode(engine, cfg) -> str:
 
 
 def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
-                 scoring: str = "generate", prompt_format: str = "raw") -> list[dict]:
+                 scoring: str = "generate", prompt_format: str = "raw",
+                 constrain: bool = False) -> list[dict]:
     """Ask ``engine`` every 4-option item (``question``, ``options``, ``answer``); per item:
     raw output, extracted letters, parse status, exact-set correct, partial credit and the
     engine error (a failed request is an ``error`` status, scored wrong).
 
-    ``generate``: greedy text, read by ``extract_answer``. ``loglikelihood``: the answer
+    ``generate``: greedy text, read by ``extract_answer`` (``constrain``: the text is one
+    of the item's answer sets, the engine's guided choice). ``loglikelihood``: the answer
     (of the item's four letters or 15 sets, ``exports.answer_sets``) the question makes most
     likely: its log-likelihood after the prompt minus its
     log-likelihood after the same prompt with no question (``NULL_QUESTION``; lm-eval's
@@ -235,7 +237,9 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
                         "partial_credit": partial, "error": None})
         return out
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
-    results = engine.generate([GenerationRequest(p, params) for p in prompts])
+    results = engine.generate([GenerationRequest(
+        p, params, choices=tuple(" " + a for a in answer_sets(it)) if constrain else None)
+        for p, it in zip(prompts, items, strict=True)])
     for it, r in zip(items, results, strict=True):
         pred, status = extract_answer(r.text, it["options"]) if r.ok else ("", "error")
         correct, partial = score(pred, it["answer"]) if pred else (False, 0.0)
@@ -294,7 +298,8 @@ class _EvalUnit:
         items = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         self.engine.usage = Usage()
         answers = answer_items(self.engine, items, self.cfg.max_tokens, self.cfg.stop,
-                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format)
+                               scoring_mode(self.engine, self.cfg), self.cfg.prompt_format,
+                               self.cfg.constrain)
         rows, c = [], Counter()
         for it, a in zip(items, answers, strict=True):
             c[f"parse:{a['parse_status']}"] += 1

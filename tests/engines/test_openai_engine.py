@@ -70,3 +70,21 @@ def test_dead_server_gives_reasons_not_exceptions():
     failed = generate_json(eng, [GenerationRequest("x", SamplingParams(max_tokens=4), SCHEMA)],
                            retries=1)[0]
     assert failed.value is None and failed.error.startswith("connection_error")
+
+
+CHOICE_PROMPT = "Question: which is a primary colour?\nA. red\nB. loud\nC. heavy\nD. fast\nAnswer:"
+CHOICES = (" A", " B", " C", " D", " A,C", " B,D")
+
+
+def test_guided_choice_by_grammar_on_a_server_and_in_process(llama_server):
+    """Answer choices travel as a GBNF grammar (llama.cpp's server and the embedded engine):
+    every reply is one of them, on every seed, sampled hot."""
+    from proda_ray.engines.base import LocalEngineConfig, build_engine
+
+    reqs = [GenerationRequest(CHOICE_PROMPT, SamplingParams(max_tokens=6, temperature=1.5,
+                                                            seed=i), choices=CHOICES)
+            for i in range(4)]
+    for eng in (engine(llama_server.base_url), build_engine(LocalEngineConfig(n_ctx=512))):
+        got = eng.generate(reqs)
+        assert all(r.ok for r in got), [r.error for r in got]
+        assert all(r.text in CHOICES for r in got), [r.text for r in got]

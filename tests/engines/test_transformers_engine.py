@@ -180,3 +180,59 @@ def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
         assert set(scores) == (set("ABCD") if it.get("question_type") else set(ANSWER_SETS))
         best = max(scores, key=scores.get).replace(",", "")
         assert o["predicted"] == best and o["correct"] == (best == it["answer"])
+
+
+CHOICES = (" A", " B", " C", " D", " A,C", " B,D", " A,B,C,D")
+
+
+def test_guided_choice_walks_the_choices_as_an_independent_greedy_search(tiny):
+    """Constrained generation returns one of the choices, the one an independent greedy walk
+    (one unpadded forward per step, argmax over the tokens that continue a choice) reaches;
+    batching does not change it; unconstrained requests in the same call are untouched."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny)).eval()
+    seqs = [tok(c, add_special_tokens=False)["input_ids"] for c in CHOICES]
+
+    def walk(prompt: str) -> str:
+        ids, done = tok(prompt)["input_ids"], []
+        while True:
+            nxt = {s[len(done)] for s in seqs if len(s) > len(done) and s[:len(done)] == done}
+            if done in seqs:
+                nxt.add(tok.eos_token_id)
+            with torch.no_grad():
+                logits = model(torch.tensor([ids + done])).logits[0, -1]
+            t = max(nxt, key=lambda k: float(logits[k]))
+            if t == tok.eos_token_id:
+                return tok.decode(done)
+            done.append(t)
+
+    params = SamplingParams(max_tokens=4)
+    reqs = [GenerationRequest(p, params, choices=CHOICES) for p in PROMPTS]
+    free = GenerationRequest(PROMPTS[0], SamplingParams(max_tokens=8))
+    for bs in (1, 4):
+        eng = build_engine(TransformersEngineConfig(model_path=str(tiny), batch_size=bs,
+                                                    chat_template=False))
+        got = eng.generate([*reqs, free])
+        assert all(r.ok for r in got)
+        assert [r.text for r in got[:-1]] == [walk(p) for p in PROMPTS]
+        assert got[-1].text == eng.generate([free])[0].text
+
+
+def test_constrained_generation_answers_every_item(tiny):
+    """eval's generate mode with constrain: every reply is an answer set the reader accepts;
+    the choices are part of the cache key (a free reply is not served for a constrained one)."""
+    from proda_ray.engines.cache import ResponseCache as RC
+    from proda_ray.evaluate.stage import answer_items
+
+    eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
+    items = [{"question": f"Which option names the {w} of the list?",
+              "options": ["first", "second", "third", "fourth"], "answer": a}
+             for w, a in (("first", "A"), ("last", "D"), ("middle two", "BC"))]
+    out = answer_items(eng, items, 8, [], "generate", "plain_chat", constrain=True)
+    assert all(o["parse_status"] == "letters" and o["predicted"] for o in out), out
+    r = GenerationRequest("x", SamplingParams())
+    assert RC.key("t", "m", r) != RC.key("t", "m", GenerationRequest("x", SamplingParams(),
+                                                                     choices=(" A",)))

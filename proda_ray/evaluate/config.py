@@ -15,12 +15,14 @@ class ScoringConfig(BaseModel):
 
     scoring: Literal["auto", "generate", "loglikelihood"] = Field(
         default="auto", description="generate: the model writes its answer, which is read "
-        "(whole options, word boundaries, negations; an echoed option list is unparsed); "
-        "loglikelihood: each of the 15 answer sets is scored by the model's log-likelihood "
-        "after the prompt, normalised by its length in bytes, and the best one is the answer "
-        "(lm-evaluation-harness's acc_norm; nothing to parse, so a weak model is scored on "
-        "what it prefers, not on whether it follows the format). auto: loglikelihood for "
-        "models under small_model_params on engines that can score, else generate.")
+        "(constrained to the answer sets unless constrain is false; free text is read by "
+        "whole options, word boundaries, negations; an echoed option list is unparsed); "
+        "loglikelihood: each answer set (four letters for single-choice types, else the 15 "
+        "sets) is scored by its log-likelihood after the prompt minus that with no question "
+        "(lm-evaluation-harness's acc_mutual_info; nothing to parse, so a weak model is "
+        "scored on what it prefers, not on whether it follows the format). auto: "
+        "loglikelihood for models under small_model_params on engines that can score, else "
+        "generate.")
     small_model_params: int = Field(default=1_000_000_000, ge=0)
     prompt_format: Literal["plain_chat", "raw", "engine"] = Field(
         default="plain_chat", description="One format for every model compared: plain_chat "

@@ -1,9 +1,9 @@
 """A persistent LLM response cache: reruns and resumed runs re-spend no tokens.
 
-Key = sha256 of (engine kind, model id, prompt, sampling params, schema, choices). Entries are small
-JSON files in the workspace (``cache/llm/<2 hex>/<key>.json``), written atomically, so any
-worker on any node can read what another wrote, and a killed run loses at most the calls in
-flight. Failed calls are never cached: a rerun retries them.
+Key = sha256 of (engine kind, model id, prompt, sampling params, schema, choices). Entries
+are small JSON files in the workspace (``cache/llm/<2 hex>/<key>.json``), written
+atomically, so any worker on any node can read what another wrote, and a killed run loses at
+most the calls in flight. Failed calls are never cached: a rerun retries them.
 """
 
 from __future__ import annotations

@@ -56,10 +56,11 @@ class LlamaCppEngine(Engine):
     def _choice_grammar(self, choices: tuple[str, ...]):
         from llama_cpp import LlamaGrammar
 
+        from proda_ray.engines.structured import choice_gbnf
+
         key = json.dumps(["choices", *choices])
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_string(
-                "root ::= " + " | ".join(json.dumps(c) for c in choices), verbose=False)
+            self._grammars[key] = LlamaGrammar.from_string(choice_gbnf(choices), verbose=False)
         return self._grammars[key]
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

@@ -10,7 +10,6 @@ the output is validated either way (``generate_json``).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import threading
@@ -24,6 +23,7 @@ from proda_ray.engines.base import (
     GenerationResult,
     OpenAIEngineConfig,
 )
+from proda_ray.engines.structured import choice_gbnf
 
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -74,7 +74,7 @@ class OpenAIEngine(Engine):
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "output", "schema": req.schema, "strict": True}}
         if req.choices and self.cfg.schema_mode == "llama_cpp":  # a grammar of the choices
-            body["grammar"] = "root ::= " + " | ".join(json.dumps(c) for c in req.choices)
+            body["grammar"] = choice_gbnf(req.choices)
         elif req.choices and self.cfg.guided_choice:  # vLLM serve's guided choice
             body["structured_outputs"] = {"choice": list(req.choices)}
         elif req.schema is not None and self.cfg.schema_mode == "llama_cpp":

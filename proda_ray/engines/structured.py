@@ -42,6 +42,11 @@ def grammar_schema(schema: dict, max_len: int = 300, max_min_len: int = 16) -> d
     return out
 
 
+def choice_gbnf(choices) -> str:
+    """A GBNF grammar whose only sentences are ``choices`` (llama.cpp, in process or served)."""
+    return "root ::= " + " | ".join(json.dumps(c) for c in choices)
+
+
 def parse_json(text: str | None, schema: dict | None) -> tuple[object | None, str | None]:
     """(value, None) or (None, reason: detail)."""
     if text is None or not text.strip():

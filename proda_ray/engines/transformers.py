@@ -5,10 +5,11 @@ little; prompts are left-padded. Greedy requests are batched; sampled ones run o
 under their own seed, so a request's text does not depend on its batch mates. Output is not
 grammar-constrained here (transformers has no built-in constrained decoding; xgrammar would
 pull ~1 GB of triton): schema-bearing requests are validated by the caller
-(``generate_json``), as with the ``openai`` engine's ``none`` mode. A request with ``choices``
-is constrained to them (a token trie through ``prefix_allowed_tokens_fn``). A failed batch is split
-in halves and retried (out-of-memory on long prompts), so one bad request costs only itself;
-a request longer than the model's positions fails with ``context_overflow``.
+(``generate_json``), as with the ``openai`` engine's ``none`` mode. A request with
+``choices`` is constrained to them (a token trie through ``prefix_allowed_tokens_fn``). A
+failed batch is split in halves and retried (out-of-memory on long prompts), so one bad
+request costs only itself; a request longer than the model's positions fails with
+``context_overflow``.
 """
 
 from __future__ import annotations
@@ -149,9 +150,10 @@ class TransformersEngine(Engine):
             kwargs.update(temperature=p.temperature, top_p=p.top_p)
             torch.manual_seed(p.seed)
         if req.choices:
+            seqs = [self.tok(c, add_special_tokens=False)["input_ids"] for c in req.choices]
             kwargs["prefix_allowed_tokens_fn"] = self._choice_constraint(
-                req.choices, enc["input_ids"].shape[1])
-            kwargs["max_new_tokens"] = max(len(c) for c in self._choice_ids(req.choices)) + 1
+                seqs, enc["input_ids"].shape[1])
+            kwargs["max_new_tokens"] = max(len(s) for s in seqs) + 1
         with torch.inference_mode():
             gen = self.model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1]:]
@@ -167,14 +169,11 @@ class TransformersEngine(Engine):
             results.append((text, int(sum(mask)), n))
         return results
 
-    def _choice_ids(self, choices: tuple[str, ...]) -> list[list[int]]:
-        return [self.tok(c, add_special_tokens=False)["input_ids"] for c in choices]
-
-    def _choice_constraint(self, choices: tuple[str, ...], prompt_len: int):
-        """Guided choice: at each step only tokens that continue one of ``choices`` (tokenized
-        as the log-likelihood path tokenizes continuations); end of sequence once one is
-        complete. Greedy decoding then writes the choice its first tokens make likeliest."""
-        seqs = self._choice_ids(choices)
+    def _choice_constraint(self, seqs: list[list[int]], prompt_len: int):
+        """Guided choice: at each step only tokens that continue one of the choices' token
+        sequences ``seqs`` (tokenized as the log-likelihood path tokenizes continuations);
+        end of sequence once one is complete. Greedy decoding then writes the choice its
+        first tokens make likeliest."""
         eos = self.tok.eos_token_id
 
         def allowed(_batch_id: int, ids) -> list[int]:

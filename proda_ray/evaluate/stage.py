@@ -193,6 +193,11 @@ def scoring_mode(engine, cfg) -> str:
     return "loglikelihood" if n is not None and n < cfg.small_model_params else "generate"
 
 
+def _continuations(sets) -> tuple[str, ...]:
+    """Answer sets as the model continues "Answer:" (scored or generated alike)."""
+    return tuple(" " + a for a in sets)
+
+
 def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
                  scoring: str = "generate", prompt_format: str = "raw",
                  constrain: bool = False) -> list[dict]:
@@ -215,8 +220,8 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
         kinds = sorted({tuple(x) for x in sets})
         nulls = {k: ScoringRequest(format_prompt(
             NULL_SINGLE if len(k) == 4 else NULL_QUESTION, prompt_format, engine.kind),
-            tuple(" " + a for a in k)) for k in kinds}
-        got = engine.loglikelihood([ScoringRequest(p, tuple(" " + a for a in x))
+            _continuations(k)) for k in kinds}
+        got = engine.loglikelihood([ScoringRequest(p, _continuations(x))
                                     for p, x in zip(prompts, sets, strict=True)]
                                    + [nulls[k] for k in kinds])
         results, base = got[: len(items)], dict(zip(kinds, got[len(items):], strict=True))
@@ -238,7 +243,7 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
         return out
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
     results = engine.generate([GenerationRequest(
-        p, params, choices=tuple(" " + a for a in answer_sets(it)) if constrain else None)
+        p, params, choices=_continuations(answer_sets(it)) if constrain else None)
         for p, it in zip(prompts, items, strict=True)])
     for it, r in zip(items, results, strict=True):
         pred, status = extract_answer(r.text, it["options"]) if r.ok else ("", "error")

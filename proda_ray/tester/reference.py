@@ -8,6 +8,13 @@ whether the generated benchmark ranks models as the authors' questions do.
 Only self-contained four-option items are kept: a question that points at a figure, table or
 passage the model cannot see, an option list that is not 1-4, or a key outside the options is
 a counted skip with a reason, never a guess.
+
+The authors' key positions are not balanced (one book keys C far more often than A), so a
+model with a position bias — an untrained model answers "A" to nearly everything — would be
+scored on the authors' letter habits rather than on chance. Each item's options are therefore
+rotated, keeping their cyclic order, so that its key lands on a letter drawn from the item's
+id (balanced across items, the same on every run). An item whose options point at each other
+by position ("all of the above", "both 1 and 2") keeps the authors' order.
 """
 
 from __future__ import annotations
@@ -15,13 +22,29 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from proda_ray.ids import make_id
+from proda_ray.ids import content_hash, make_id
 
 _SOLUTION = re.compile(r"^\s*Solution:\s*([A-Z])\s*$")
 _OPTION = re.compile(r"^\s*(\d{1,2})[.)]\s+(\S.*)$")
 _NEEDS_CONTEXT = re.compile(r"\b(figure|fig\.|table|graph|diagram|image|photo|shown|pictured|"
                             r"map|chart|screen ?shot|above passage|following passage|"
                             r"this passage)\b", re.I)
+# an option that refers to other options by position or as a set: rotation would break it
+_POSITIONAL = re.compile(r"\b(above|all of (these|them|the)|none of (these|them|the)|"
+                         r"both|neither)\b", re.I)
+_NAMES_OPTIONS = re.compile(r"\b[1-4A-D]\b.*\b(and|or)\b.*\b[1-4A-D]\b")  # "A and C"
+LETTERS = "ABCD"
+
+
+def balance_key(item_id: str, options: list[str], answer: str
+                ) -> tuple[list[str], str, bool]:
+    """(options, answer, rotated): the options rotated so that the key sits on the letter
+    the item's id draws; unchanged when an option refers to others by position."""
+    if any(_POSITIONAL.search(o) or _NAMES_OPTIONS.search(o) for o in options):
+        return options, answer, False
+    k, t = LETTERS.index(answer), int(content_hash("key_position", item_id), 16) % 4
+    shift = t - k
+    return [options[(i - shift) % 4] for i in range(4)], LETTERS[t], True
 
 
 def harvest(text: str) -> tuple[list[dict], Counter]:
@@ -84,12 +107,16 @@ def reference_items(documents: list[dict], seen: set | None = None
                 skipped["duplicate"] += 1
                 continue
             seen.add(key)
-            rows.append({"item_id": make_id("item", "reference", d["doc_id"], it["question"],
-                                            *it["options"]),
+            item_id = make_id("item", "reference", d["doc_id"], it["question"], *it["options"])
+            options, answer, rotated = balance_key(item_id, it["options"], it["answer"])
+            if not rotated:
+                skipped["authors_order_kept"] += 1  # kept, in the authors' order
+            rows.append({"item_id": item_id,
                          "split": "reference", "chain_id": None, "statement_ids": [],
                          "concept_ids": [], "chunk_id": None, "doc_id": d["doc_id"],
                          "discipline_code": d.get("discipline_code"),
                          "question_type": "reference_mc", "level": None,
                          "explanation": f"The authors' key, from {d.get('title') or 'the text'}.",
-                         "distractor_types": [], "generator": "reference", **it})
+                         "distractor_types": [], "generator": "reference",
+                         "question": it["question"], "options": options, "answer": answer})
     return rows, skipped

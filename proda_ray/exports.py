@@ -27,7 +27,8 @@ SINGLE_INSTRUCTION = ("Answer the multiple-choice question. Exactly one option i
                       "answer with its letter.")
 # types whose stem asks for one option ("which of the following is the definition of …"):
 # the model is told so, and scored over the four letters rather than the 15 sets
-SINGLE_CHOICE = frozenset({"definition_match", "step_after", "next_step", "reference_mc"})
+SINGLE_CHOICE = frozenset({"definition_match", "term_match", "step_after", "next_step",
+                           "reference_mc"})
 
 
 def single_choice(item: dict) -> bool:
@@ -92,7 +93,7 @@ def export_bench(ws: Workspace, items: list[dict], out: str) -> dict:
     items = sorted(items, key=lambda i: i["item_id"])
     base = posixpath.join(out, "bench")
     result = {"dir": ws.uri_of(base), "splits": {}}
-    for split in ("dev", "test"):
+    for split in ("dev", "test", "transfer"):
         rows = [i for i in items if i["split"] == split]
         result["splits"][split] = len(rows)
         if not rows:  # an empty task file makes lm-eval and OpenCompass fail to load

@@ -7,6 +7,11 @@ One type per knowledge level, so a failure points at a level:
   same document (else discipline): real textbook definitions, false for this term. Concepts
   come in sets of four whose definitions are each other's distractors (``definition_sets``),
   so every option is a key exactly once across the set's four items.
+* ``term_match`` (L1, the same set read the other way): "which term has this definition:
+  <definition>?" over the set's four terms. Its concept's ``definition_match`` item and this
+  one ask about one node in two directions, so one can sit in ``dev`` (where a failure is
+  diagnosed and patched) and the other in ``test`` (where the repair is measured on a question
+  the patch never saw).
 * ``statement_truth`` (L2): "on <the chunk's topic>, which statements are correct?" Four real
   statements of one chunk, each with its own subject and object; the false ones get another
   statement's object (a controlled perturbation: swapped object), so every option is built
@@ -28,8 +33,9 @@ import re
 
 from proda_ray.tester.items import LETTERS, answer_letters, seeded_rng, trim_words
 
-KINDS = ("definition_match", "statement_truth", "step_after")
-LEVEL = {"definition_match": "L1", "statement_truth": "L2", "step_after": "L3"}
+KINDS = ("definition_match", "term_match", "statement_truth", "step_after")
+LEVEL = {"definition_match": "L1", "term_match": "L1", "statement_truth": "L2",
+         "step_after": "L3"}
 PATTERNS = [p for n in range(1, 16) for p in [answer_letters(i for i in range(4) if n >> i & 1)]]
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -174,7 +180,7 @@ def _compatible(a: dict, b: dict, similarity, max_similarity: float) -> bool:
 
 
 def definition_sets(concepts: list[dict], seed: int, similarity=None, words: int = 30,
-                    tolerance: float = 0.2, max_similarity: float = 0.7
+                    tolerance: float = 0.2, max_similarity: float = 0.7, side=None
                     ) -> tuple[dict[str, list[dict]], dict[str, str]]:
     """Sets of four defined concepts of one discipline (same document first) whose
     definitions are each other's distractors: (concept id -> its set, concept id -> why it
@@ -185,18 +191,20 @@ def definition_sets(concepts: list[dict], seed: int, similarity=None, words: int
     overlap with the other options), it is the key as often as a distractor, and a reader of
     form alone is at chance by construction. Distractors picked *for* a key are not: the
     ones a paraphrase check leaves are less like the key than like each other, so the key is
-    the odd one out (measured: a surface classifier at 36% against a 25% prior)."""
+    the odd one out (measured: a surface classifier at 36% against a 25% prior). ``side``:
+    concept -> a value no set mixes (a held-out document's concepts form sets of their own)."""
     why: dict[str, str] = {}
-    usable: dict[str, list[dict]] = {}
+    usable: dict[tuple, list[dict]] = {}
     for c in sorted(concepts, key=lambda c: c["concept_id"]):
         option, err = _definition_ok(c, words)
         if err:
             why[c["concept_id"]] = err
             continue
-        usable.setdefault(c.get("discipline_code") or "", []).append({**c, "option": option})
+        usable.setdefault((c.get("discipline_code") or "", bool(side(c)) if side else False),
+                          []).append({**c, "option": option})
     sets: dict[str, list[dict]] = {}
     for disc, cs in sorted(usable.items()):
-        rng = seeded_rng(seed, "definition_sets", disc)
+        rng = seeded_rng(seed, "definition_sets", disc[0], *(["held_out"] if disc[1] else []))
         rng.shuffle(cs)
         cs.sort(key=lambda c: c.get("doc_id") or "")  # documents together, drawn within
         free = list(cs)
@@ -240,11 +248,36 @@ def definition_match(concept: dict, group: list[dict], seed: int
     order.insert(rng.randrange(4), 0)  # the key's position (balanced again in finalize)
     question = (f"In {_domain(concept)}, which of the following is the definition of "
                 f"\"{term}\"?")
-    explanation = (f"{term}: {mine['option']} The other options define "
-                   + ", ".join(f"\"{g['term'].strip()}\"" for g in others) + ".")
+    # the explanation names whose definitions the options are, never restating one: a
+    # training row that teaches the term in the source's words shares nothing with it
+    explanation = (f"The key is the source's definition of \"{term}\"; the other options "
+                   "define " + ", ".join(f"\"{g['term'].strip()}\"" for g in others) + ".")
     facts = {"kind": "definition", "term": term, "definition": mine["option"]}
     return _pack(question, options, [0], explanation, "definition_match",
                  ["other_definition"] * 3, facts, order), None
+
+
+def term_match(concept: dict, group: list[dict], seed: int
+               ) -> tuple[dict | None, str | None]:
+    """The reverse item of ``concept`` over its set of four: which of the set's terms has
+    this definition? The set's terms were drawn so that each shares as many words with every
+    other definition as with its own (``_compatible``): matching words finds no key."""
+    mine = next((g for g in group if g["concept_id"] == concept["concept_id"]), None)
+    if mine is None or len(group) != 4:
+        return None, "not_in_a_set"
+    others = [g for g in group if g is not mine]
+    rng = seeded_rng(seed, concept["concept_id"], "term_match")
+    terms = [mine["term"].strip(), *(g["term"].strip() for g in others)]
+    order = [1, 2, 3]
+    rng.shuffle(order)
+    order.insert(rng.randrange(4), 0)
+    definition = mine["option"].rstrip(".")
+    question = f"In {_domain(concept)}, which term has this definition: \"{definition}\"?"
+    explanation = (f"The source gives this definition for \"{terms[0]}\"; the other options "
+                   "are terms of the same field that it defines otherwise.")
+    facts = {"kind": "term", "term": terms[0], "definition": mine["option"]}
+    return _pack(question, terms, [0], explanation, "term_match", ["other_term"] * 3, facts,
+                 order), None
 
 
 # --- L2: statement_truth --------------------------------------------------------------------
@@ -514,7 +547,7 @@ def step_after(chain: dict, seed: int, other_steps: list[str], words: int = 22
                  order), None
 
 
-SINGLE_KEY = ("definition_match", "step_after")
+SINGLE_KEY = ("definition_match", "term_match", "step_after")
 
 
 def balance_keys(items: list[dict], seed: int) -> None:
@@ -541,6 +574,8 @@ def solve_from_facts(item: dict) -> str | None:
     opts = item["options"]
     if f.get("kind") == "definition":
         return answer_letters(i for i, o in enumerate(opts) if o == f["definition"])
+    if f.get("kind") == "term":
+        return answer_letters(i for i, o in enumerate(opts) if o == f["term"])
     if f.get("kind") == "truth":
         true = set(f["true"])
         return answer_letters(i for i, o in enumerate(opts) if o in true)

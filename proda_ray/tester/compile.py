@@ -12,6 +12,7 @@ Every dropped item becomes a rejection with a reason.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -29,8 +30,10 @@ from proda_ray.tester.items import (
 )
 
 # statement_truth options are whole statements of one chunk; true and false ones share the
-# objects' lengths (a false one carries another option's object), so lengths carry no key
-UNBALANCED_LENGTHS = frozenset({"statement_truth"})
+# objects' lengths (a false one carries another option's object), so lengths carry no key;
+# term_match options are the four terms of a set, each the key of one of the set's items, so
+# a term's length is the key exactly as often as it is a distractor
+UNBALANCED_LENGTHS = frozenset({"statement_truth", "term_match"})
 
 
 @dataclass
@@ -149,11 +152,12 @@ def _chain_candidates(chain: dict, stmts: list[dict], pool: dict, cfg: BenchConf
     return made
 
 
-def annotate_sets(concepts: list[dict], seed: int, similarity=None) -> list[dict]:
+def annotate_sets(concepts: list[dict], seed: int, similarity=None, side=None) -> list[dict]:
     """``concepts`` with ``set`` (its four-concept set, ``closed_book.definition_sets``) or
     ``set_why`` (why it is in none). The sets must be drawn over the whole core at once
-    (the stage does it in its prepare task), so that every member's item is built."""
-    sets, why = closed_book.definition_sets(concepts, seed, similarity)
+    (the stage does it in its prepare task), so that every member's item is built;
+    ``side``: concept -> a key no set mixes (held-out transfer documents or not)."""
+    sets, why = closed_book.definition_sets(concepts, seed, similarity, side=side)
     keep = ("concept_id", "term", "aliases", "option")
     return [{**c, "set": [{k: g.get(k) for k in keep} for g in sets[c["concept_id"]]]}
             if c["concept_id"] in sets else {**c, "set_why": why.get(c["concept_id"])}
@@ -227,7 +231,7 @@ def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dic
                         out.counters[f"template_not_applicable:statement_truth:{why}"] += 1
                         continue
                     candidates.append(({**home, "chain_id": None}, item, "template"))
-        if "definition_match" in cfg.kinds and concepts:
+        if {"definition_match", "term_match"} & set(cfg.kinds) and concepts:
             if not any("set" in c or "set_why" in c for c in concepts):
                 concepts = annotate_sets(concepts, cfg.seed, similarity)
             domains = {c["chunk_id"]: c.get("discipline") for c in chunks or []}
@@ -240,15 +244,19 @@ def compile_unit(chains: list[dict], statements: list[dict], pool: dict[str, dic
                 node = {**concept, "chain_id": None,
                         "discipline": concept.get("discipline")
                         or domains.get(concept["chunk_id"])}
-                item, why = closed_book.definition_match(node, concept["set"], cfg.seed)
-                if item is None:
-                    out.counters[f"template_not_applicable:definition_match:{why}"] += 1
-                    continue
-                item["concept_ids"] = [concept["concept_id"]]
-                # the concept's own statements (its L2 context): a failure on the term
-                # points the debugger at them too
-                item["statement_ids"] = sorted(concept.get("statement_ids") or [])[:4]
-                candidates.append((node, item, "template"))
+                for kind, make in (("definition_match", closed_book.definition_match),
+                                   ("term_match", closed_book.term_match)):
+                    if kind not in cfg.kinds:
+                        continue
+                    item, why = make(node, concept["set"], cfg.seed)
+                    if item is None:
+                        out.counters[f"template_not_applicable:{kind}:{why}"] += 1
+                        continue
+                    item["concept_ids"] = [concept["concept_id"]]
+                    # the concept's own statements (its L2 context): a failure on the term
+                    # points the debugger at them too
+                    item["statement_ids"] = sorted(concept.get("statement_ids") or [])[:4]
+                    candidates.append((node, item, "template"))
     if "llm" in cfg.generators and engine is not None and chains:
         from proda_ray.tester.llm import llm_items
 
@@ -328,47 +336,150 @@ def _answerability(gated: list[tuple[dict, dict]], cfg: BenchConfig, engine: Eng
     return kept
 
 
-def split_of(group: str, seed: int, test_fraction: float) -> float:
-    """A group's position in [0, 1): below ``test_fraction`` means test."""
-    return int(content_hash(str(seed), "split", group), 16) / 16 ** 16
+def split_of(group: str, seed: int, salt: str = "split") -> float:
+    """A seeded, stable position in [0, 1) of a group (or node) for a split draw."""
+    return int(content_hash(str(seed), salt, group), 16) / 16 ** 16
+
+
+def transfer_groups_of(chunks: list[dict], cfg: BenchConfig) -> tuple[set[str], int]:
+    """(the source groups held out as ``transfer``, how many drawn ones were kept in-domain
+    because they share a sentence with an in-domain chunk). A group is a document (or a
+    chunk, ``split_by``); the draw is seeded and stable, and a transfer group shares no
+    sentence (normalised, 6+ words) with the rest, so nothing the debugger reads states it."""
+    from proda_ray.knowledge.text import sentences
+
+    key = "doc_id" if cfg.split_by == "document" else "chunk_id"
+    groups = sorted({c[key] for c in chunks})
+    # a corpus too small to hold a fraction out (fewer than two groups' worth) keeps them all:
+    # the few items it makes are needed in dev
+    if cfg.transfer_fraction <= 0 or len(groups) * cfg.transfer_fraction < 2:
+        return set(), 0
+    drawn = {g for g in groups if split_of(g, cfg.seed, "transfer") < cfg.transfer_fraction}
+    if not drawn:  # at least one held-out group
+        drawn = {min(groups, key=lambda g: split_of(g, cfg.seed, "transfer"))}
+
+    def hashes(c: dict) -> set[str]:
+        out = set()
+        for x in sentences(c.get("text") or ""):
+            words = re.findall(r"\w+", x.text.lower())
+            if len(words) >= 6:
+                out.add(content_hash(" ".join(words)))
+        return out
+
+    inside: set[str] = set()
+    per_group: dict[str, set[str]] = {}
+    for c in chunks:
+        h = hashes(c)
+        if c[key] in drawn:
+            per_group.setdefault(c[key], set()).update(h)
+        else:
+            inside |= h
+    shared = {g for g, h in per_group.items() if h & inside}
+    return drawn - shared, len(shared)
+
+
+def _node_of(item: dict) -> str:
+    """The knowledge node an item asks about: its concept (L1), chain (L3), else itself."""
+    if item.get("level") == "L1" and item.get("concept_ids"):
+        return "concept:" + item["concept_ids"][0]
+    if item.get("chain_id"):
+        return "chain:" + item["chain_id"]
+    return "item:" + item["item_id"]
+
+
+def _pairing(item: dict) -> tuple[str, str]:
+    """(question, key text), normalised: what a test item must not share with a dev one."""
+    key = " ".join(o for o, c in zip(item["options"], "ABCD", strict=False)
+                   if c in item["answer"])
+    return normalized({"question": item["question"], "options": []}), \
+        normalized({"question": key, "options": []})
+
+
+def split_items(items: list[dict], cfg: BenchConfig, transfer: set[str],
+                counters: Counter) -> None:
+    """Assign ``split`` in place: ``transfer`` (held-out documents: never diagnosed);
+    ``test`` (unseen items about nodes that also have a ``dev`` item: what a repair of the
+    node's dev failure can move); ``dev`` (the rest: what the debugger reads).
+
+    Per node with k ≥ 2 items, one item is drawn to ``test`` with probability
+    min(1, k·test_fraction), so about ``test_fraction`` of the in-domain items of such nodes
+    are test; a node with one item stays in dev (a test item nothing could repair measures
+    nothing a transfer item does not). A test item whose question or key is a near duplicate
+    of a dev item's (both: one-word edits of a template stem ask about
+    another term) moves to dev."""
+    key = "doc_id" if cfg.split_by == "document" else "chunk_id"
+    nodes: dict[str, list[dict]] = {}
+    for it in items:
+        if it.get(key) in transfer:
+            it["split"] = "transfer"
+            continue
+        it["split"] = "dev"
+        nodes.setdefault(_node_of(it), []).append(it)
+    test: list[dict] = []
+    for node, members in sorted(nodes.items()):
+        if len(members) < 2:
+            continue
+        if split_of(node, cfg.seed, "test") < min(1.0, len(members) * cfg.test_fraction):
+            members = sorted(members, key=lambda i: i["item_id"])
+            pick = members[int(split_of(node, cfg.seed, "pick") * len(members))]
+            pick["split"] = "test"
+            test.append(pick)
+    dev: dict[str, list[tuple[str, str]]] = {}  # per discipline (bounded candidate sets)
+    for i in items:
+        if i["split"] == "dev":
+            dev.setdefault(i.get("discipline_code") or "", []).append(_pairing(i))
+    for it in test:
+        q, k = _pairing(it)
+        if any(near_duplicate(q, dq) and near_duplicate(k, dk)
+               for dq, dk in dev.get(it.get("discipline_code") or "", [])):
+            it["split"] = "dev"
+            counters["test_moved_near_duplicate_of_dev"] += 1
+    counters.update(Counter(f"split:{i['split']}" for i in items))
 
 
 def _dedup_text(item: dict) -> str:
     """What two items must share to be duplicates. Definition items of terms that define
     each other's distractors share every option, yet ask different questions: for them the
     question and its key are the item."""
-    if item["question_type"] == "definition_match":
+    if item["question_type"] in ("definition_match", "term_match"):
         key = [o for o, c in zip(item["options"], "ABCD", strict=True) if c in item["answer"]]
         return normalized({"question": item["question"], "options": key})
     return normalized(item)
 
 
-def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
-    """Global dedup, quotas and splits over every unit's survivors (deterministic)."""
+def finalize(items: list[dict], cfg: BenchConfig, transfer_groups: set[str] | None = None
+             ) -> Compiled:
+    """Global dedup, quotas and splits over every unit's survivors (deterministic);
+    ``transfer_groups``: the documents (or chunks, ``split_by``) held out as ``transfer``
+    (``transfer_groups_of``)."""
     out = Compiled()
     items = sorted(items, key=lambda i: i["item_id"])
     seen: dict[str, str] = {}
-    by_chain: dict[str, list[tuple[str, str]]] = {}
-    by_disc: dict[str, list[tuple[str, str]]] = {}
+    by_chain: dict[tuple, list[tuple[str, str]]] = {}
+    by_disc: dict[tuple, list[tuple[str, str]]] = {}
     kept = []
     for item in items:
         norm = _dedup_text(item)
         if norm in seen:
             out.reject(item, "dedup", f"duplicate: same text as {seen[norm]}")
             continue
-        # fuzzy: within the chain, then across the discipline (bounded candidate sets)
-        grp = item.get("chain_id") or item["chunk_id"]
+        # fuzzy: within the chain, then across the discipline (bounded candidate sets); a
+        # term_match item holds the words of its concept's definition_match item in the
+        # other direction (definition -> term): the two are compared only with their own kind
+        rev = item["question_type"] == "term_match"
+        grp = (item.get("chain_id") or item["chunk_id"], rev)
+        disc = (item["discipline_code"] or "", rev)
         near = next((iid for n, iid in by_chain.get(grp, [])
                      if near_duplicate(norm, n)), None)
         if near is None:
-            near = next((iid for n, iid in by_disc.get(item["discipline_code"] or "", [])
+            near = next((iid for n, iid in by_disc.get(disc, [])
                          if near_duplicate(norm, n)), None)
         if near is not None:
             out.reject(item, "dedup", f"near_duplicate: too close to {near}")
             continue
         seen[norm] = item["item_id"]
         by_chain.setdefault(grp, []).append((norm, item["item_id"]))
-        by_disc.setdefault(item["discipline_code"] or "", []).append((norm, item["item_id"]))
+        by_disc.setdefault(disc, []).append((norm, item["item_id"]))
         kept.append(item)
     if cfg.max_items_per_discipline:
         per: Counter = Counter()
@@ -407,18 +518,7 @@ def finalize(items: list[dict], cfg: BenchConfig) -> Compiled:
                 else:
                     survivors.append(item)
             kept = survivors
-    # splits: whole source groups go to dev or test
-    key = "chunk_id" if cfg.split_by == "chunk" else "doc_id"
-    groups = sorted({i[key] for i in kept})
-    pos = {g: split_of(g, cfg.seed, cfg.test_fraction) for g in groups}
-    test = {g for g in groups if pos[g] < cfg.test_fraction}
-    if len(groups) >= 2:  # both splits non-empty whenever there are two groups
-        if not test:
-            test = {min(groups, key=pos.get)}
-        elif test == set(groups):
-            test.discard(max(groups, key=pos.get))
-    for item in kept:
-        item["split"] = "test" if item[key] in test else "dev"
+    split_items(kept, cfg, transfer_groups or set(), out.counters)
     out.items = kept
-    out.counters.update(items=len(kept), groups=len(groups), test_groups=len(test))
+    out.counters.update(items=len(kept))
     return out

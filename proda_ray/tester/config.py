@@ -11,18 +11,21 @@ from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 class BenchConfig(BaseModel):
     """Benchmark items from the knowledge core (L1 concepts, L2 statements, L3 chains),
-    gated, checked for form-only solvability, deduplicated, split into dev and test."""
+    gated, checked for form-only solvability, deduplicated, split into dev (diagnosed),
+    test (unseen items on the same nodes) and transfer (unseen documents)."""
 
     generators: list[Literal["template", "llm"]] = Field(
         default_factory=lambda: ["template"],
         description="template: deterministic reasoning-structure templates (correct by "
         "construction; right for small or absent teachers); llm: items written by the "
         "engine from the chain, kept only if they pass every gate.")
-    kinds: list[Literal["definition_match", "statement_truth", "step_after",
+    kinds: list[Literal["definition_match", "term_match", "statement_truth", "step_after",
                         "process_order", "causal_chain", "next_step"]] = Field(
-        default_factory=lambda: ["definition_match", "statement_truth", "step_after"],
+        default_factory=lambda: ["definition_match", "term_match", "statement_truth",
+                                 "step_after"],
         description="Template kinds. Closed-book (the stem never shows what decides the "
-        "key): definition_match (L1: one per defined concept), statement_truth (L2: one per "
+        "key): definition_match (L1: one per defined concept), term_match (L1: the same "
+        "concept the other way, definition -> term), statement_truth (L2: one per "
         "chunk with four usable statements), step_after (L3: per chain). Open-book, kept "
         "for comparison (their stems quote the steps; the validity suite shows them "
         "form-solvable): process_order, causal_chain, next_step.")
@@ -33,11 +36,18 @@ class BenchConfig(BaseModel):
     max_items_per_discipline: int | None = Field(
         default=None, ge=1, description="Per-discipline quota (None: no cap).")
     seed: int = Field(default=0, description="Fixes templates, option order and splits.")
-    test_fraction: float = Field(default=0.3, gt=0, lt=1,
-                                 description="Share of source groups in the test split.")
+    test_fraction: float = Field(
+        default=0.3, gt=0, lt=1, description="Share of the in-domain items of nodes with two "
+        "or more items that go to test: unseen items about nodes the debugger can repair "
+        "through their dev items (a concept's definition_match and term_match items, a "
+        "chain's items). A node with one item stays in dev.")
+    transfer_fraction: float = Field(
+        default=0.2, ge=0, lt=1, description="Share of source groups (documents, split_by) "
+        "held out whole as split 'transfer': never diagnosed, sharing no sentence with the "
+        "rest, measuring whether a repair generalises or regresses. 0: no transfer split; "
+        "a corpus with fewer than 2/transfer_fraction groups holds none out.")
     split_by: Literal["chunk", "document"] = Field(
-        default="chunk", description="Items of one source chunk (or document) never straddle "
-        "dev and test; a chain lives in one chunk, so chains never straddle either.")
+        default="document", description="The unit the transfer split holds out whole.")
     min_question_words: int = Field(default=8, description="A closed-book stem is short: "
                                     "it names what is asked, not the facts.")
     max_question_words: int = 100

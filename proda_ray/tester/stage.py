@@ -22,7 +22,13 @@ from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import BENCH_ITEMS, REJECTED
 from proda_ray.spec.shards import rejected_table
-from proda_ray.tester.compile import compile_unit, concept_sources, finalize, pools
+from proda_ray.tester.compile import (
+    compile_unit,
+    concept_sources,
+    finalize,
+    pools,
+    transfer_groups_of,
+)
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.reference import reference_items
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
@@ -106,7 +112,7 @@ def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: Ben
     concepts, all_concepts = [], read("concepts")
     terms = sorted({(d, c["term"]) for c in all_concepts
                     for d in (c.get("discipline_codes") or [""])})
-    if "definition_match" in cfg.kinds:
+    if {"definition_match", "term_match"} & set(cfg.kinds):
         concepts = concept_sources(all_concepts, read(
             "concept_mentions", ["term", "definition", "chunk_id", "doc_id",
                                  "discipline_code", "origin"]))
@@ -120,11 +126,18 @@ def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: Ben
     domain = {k: c.get("discipline") for k, c in chunks.items()}
     for c in concepts:
         c["discipline"] = domain.get(c["chunk_id"])
+    # the transfer split: whole documents, drawn before the definition sets so that no set
+    # mixes a held-out document with the rest
+    transfer, shared = transfer_groups_of(list(chunks.values()), cfg)
+    ws.write_json(posixpath.join(scratch, "transfer.json"),
+                  {"groups": sorted(transfer), "kept_in_domain_shared_sentence": shared})
     if concepts:  # the four-definition sets span documents: drawn here, over the whole core
         from proda_ray.embeddings import MiniLMEmbedder
         from proda_ray.tester.compile import _similarity, annotate_sets
 
-        concepts = annotate_sets(concepts, cfg.seed, _similarity(MiniLMEmbedder().encode))
+        gkey = "doc_id" if cfg.split_by == "document" else "chunk_id"
+        concepts = annotate_sets(concepts, cfg.seed, _similarity(MiniLMEmbedder().encode),
+                                 side=lambda c: c.get(gkey) in transfer)
     ws.write_json(posixpath.join(scratch, "pools.json"),
                   pools(chains, stmts, seed=cfg.seed, terms=terms))
     docs: dict[str, dict[str, list]] = {}
@@ -222,7 +235,10 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
     for k in keys:
         items += ws.read_parquet(posixpath.join(scratch, "candidates", f"{k}.parquet")
                                  ).to_pylist()
-    out = finalize(items, cfg)
+    t = ws.read_json(posixpath.join(scratch, "transfer.json"))
+    out = finalize(items, cfg, set(t["groups"]))
+    out.counters["transfer_kept_in_domain_shared_sentence"] = \
+        t["kept_in_domain_shared_sentence"]
     ref, ref_skipped = _reference(ws, docs_rel) if cfg.reference_items else ([], Counter())
     ws.write_parquet(posixpath.join(items_dir, "part-00000.parquet"),
                      pa.Table.from_pylist(out.items + ref, schema=BENCH_ITEMS))
@@ -237,6 +253,8 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
     for r in ref:
         report["splits"]["reference"] += 1
         report["reference_items"][r["discipline_code"] or ""] += 1
+    # kept, in the authors' order: an option points at others ("all of the above")
+    report["reference_authors_order"] = ref_skipped.pop("authors_order_kept", 0)
     report["reference_skipped"] = ref_skipped
     for i in out.items:
         report["splits"][i["split"]] += 1
@@ -247,7 +265,8 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
         report["answer_sizes"][str(len(i["answer"]))] += 1
         report["answer_patterns"][i["answer"]] += 1
     res = dict(out.counters)
-    res.update({f"report:{k}": (dict(v) if isinstance(v, Counter) else
+    res.update({f"report:{k}": (v if isinstance(v, int) else dict(v)
+                                if isinstance(v, Counter) else
                                 {d: dict(c) for d, c in v.items()})
                 for k, v in report.items()})
     if out.validity:

@@ -80,6 +80,13 @@ def solve_definition(item: dict) -> str:
                    if (w := [x for x in words(o)]) and truth[: len(w)] == w)
 
 
+def solve_term(item: dict) -> str:
+    shown = words(re.search(r'this definition: "([^"]+)"\?$', item["question"]).group(1))
+    terms = [t for t, d in DEFS.items() if words(d)[: len(shown)] == shown]
+    return "".join(c for c, o in zip("ABCD", item["options"], strict=True)
+                   if words(o) in [words(t) for t in terms])
+
+
 def solve_truth(item: dict) -> str:
     true = {tuple(words(f"{s} {p} {o}")) for s, p, o in STATEMENTS}
     return "".join(c for c, o in zip("ABCD", item["options"], strict=True)
@@ -115,6 +122,32 @@ def test_definition_items_are_keyed_by_the_core_and_every_option_is_a_key_once()
         assert sorted(item["options"]) == sorted(g["option"] for g in sets[c["concept_id"]])
     # the balanced design: across a set's four items every option is the key exactly once
     assert set(keyed.values()) == {1} and len(keyed) == len(sets)
+
+
+def test_term_items_read_the_definition_and_ask_for_its_term():
+    cs = concepts()
+    sets, _ = closed_book.definition_sets(cs, seed=0)
+    keyed: Counter = Counter()
+    for c in cs:
+        if c["concept_id"] not in sets:
+            continue
+        item, err = closed_book.term_match(c, sets[c["concept_id"]], seed=0)
+        assert item is not None, err
+        assert solve_term(item) == item["answer"] and item["level"] == "L1"
+        key = item["options"]["ABCD".index(item["answer"])]
+        assert key == c["term"] and not re.search(rf"\b{key}\b", item["question"].lower())
+        assert sorted(item["options"]) == sorted(g["term"] for g in sets[c["concept_id"]])
+        keyed[key] += 1
+    assert set(keyed.values()) == {1} and len(keyed) == len(sets)
+
+
+def test_a_held_out_side_never_shares_a_definition_set():
+    cs = concepts()
+    side = {c["concept_id"]: i % 3 == 0 for i, c in enumerate(cs)}
+    sets, _ = closed_book.definition_sets(cs, seed=0, side=lambda c: side[c["concept_id"]])
+    assert sets
+    for group in sets.values():
+        assert len({side[g["concept_id"]] for g in group}) == 1
 
 
 def test_a_definition_that_repeats_its_term_or_a_decoy_naming_it_is_not_used():
@@ -235,11 +268,11 @@ def test_compile_unit_links_levels_and_finalize_ships_the_closed_book_types():
     out = compile_unit([], st, pool, cfg, chunks=[blood_chunk()], concepts=cs)
     by_type = Counter(i["question_type"] for i in out.items)
     built = len(closed_book.definition_sets(cs, 0)[0])
-    assert by_type["definition_match"] == built >= 8
+    assert by_type["definition_match"] == by_type["term_match"] == built >= 8
     assert by_type["statement_truth"] == 1
     for it in out.items:
         assert it["chain_id"] is None
-        if it["question_type"] == "definition_match":
+        if it["question_type"] in ("definition_match", "term_match"):
             assert it["level"] == "L1" and len(it["concept_ids"]) == 1
         else:
             assert it["level"] == "L2" and len(it["statement_ids"]) == 4

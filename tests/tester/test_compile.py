@@ -160,20 +160,69 @@ def _items(n_chunks: int, per_chunk: int = 3) -> list[dict]:
     return out
 
 
-def test_splits_keep_source_groups_whole_and_are_seeded():
-    items = _items(12)
+def test_splits_put_nodes_on_both_sides_and_hold_documents_out():
+    items = _items(30)  # chain-c-0: two items per chunk; chain-c-1: one
     cfg = BenchConfig(test_fraction=0.3, seed=1, validity="report")  # random text, key "A"
-    a, b = finalize(items, cfg), finalize(list(reversed(items)), cfg)
+    held_out = {"doc-0", "doc-4"}
+    a = finalize(items, cfg, held_out)
+    b = finalize(list(reversed(items)), cfg, held_out)
     split = {i["item_id"]: i["split"] for i in a.items}
     assert split == {i["item_id"]: i["split"] for i in b.items}  # order-independent
-    for chunk in {i["chunk_id"] for i in a.items}:
-        assert len({i["split"] for i in a.items if i["chunk_id"] == chunk}) == 1
-    assert {"dev", "test"} == set(split.values())
-    by_doc = finalize(items, cfg.model_copy(update={"split_by": "document"}))
-    for doc in {i["doc_id"] for i in by_doc.items}:
-        assert len({i["split"] for i in by_doc.items if i["doc_id"] == doc}) == 1
-    other_seed = finalize(items, cfg.model_copy(update={"seed": 2}))
+    assert set(split.values()) == {"dev", "test", "transfer"}
+    by_chain: dict[str, list[str]] = {}
+    for i in a.items:
+        # a held-out document is transfer, whole; nothing else is
+        assert (i["split"] == "transfer") == (i["doc_id"] in held_out)
+        if i["split"] != "transfer":
+            by_chain.setdefault(i["chain_id"], []).append(i["split"])
+    for chain, splits in by_chain.items():
+        if len(splits) == 1:  # a node with one item: nothing could repair a test item
+            assert splits == ["dev"], chain
+        # a test item always has a dev item on its node (what the debugger can repair)
+        assert splits.count("test") <= 1 and (splits.count("test") == 0 or "dev" in splits)
+    paired = [s for s in by_chain.values() if len(s) == 2]
+    share = sum(s.count("test") for s in paired) / (2 * len(paired))
+    assert 0.15 <= share <= 0.45, share  # about test_fraction of the paired nodes' items
+    other_seed = finalize(items, cfg.model_copy(update={"seed": 2}), held_out)
     assert {i["item_id"]: i["split"] for i in other_seed.items} != split
+
+
+def test_a_test_item_that_repeats_a_dev_item_moves_to_dev():
+    from proda_ray.tester.compile import split_items
+
+    cfg = BenchConfig(test_fraction=0.45, seed=3)
+    base = {"question_type": "definition_match", "level": "L1", "discipline_code": "006",
+            "chunk_id": "c", "doc_id": "d", "chain_id": None, "answer": "A"}
+    items, moved = [], 0
+    for n in range(40):  # two items per concept; the second asks the same with one word more
+        q = f"In biology, which of the following is the definition of term{n}?"
+        opts = [f"the definition number {n} of a thing", "x y z", "u v w", "p q r"]
+        items += [base | {"item_id": f"item-{n:04d}a", "concept_ids": [f"c{n}"],
+                          "question": q, "options": opts},
+                  base | {"item_id": f"item-{n:04d}b", "concept_ids": [f"c{n}"],
+                          "question": q.replace("which", "which one"), "options": opts}]
+    from collections import Counter
+
+    counters = Counter()
+    split_items(items, cfg, set(), counters)
+    moved = counters["test_moved_near_duplicate_of_dev"]
+    assert moved > 0 and not any(i["split"] == "test" for i in items)
+    # the reverse question of the same node is no duplicate: it stays in test
+    words = [" ".join("".join(random.Random(f"{n}:{k}").choices(string.ascii_lowercase, k=6))
+                      for k in range(7)) for n in range(40)]
+    rev = [base | {"item_id": f"item-{n:04d}a", "concept_ids": [f"c{n}"],
+                   "question": f"In biology, which of the following is the definition of "
+                               f"term{n}?",
+                   "options": [words[n], "x", "y", "z"]} for n in range(40)]
+    rev += [base | {"item_id": f"item-{n:04d}b", "concept_ids": [f"c{n}"],
+                    "question_type": "term_match",
+                    "question": f"In biology, which term has this definition: "
+                                f"\"{words[n]}\"?",
+                    "options": [f"term{n}", "a", "b", "c"]} for n in range(40)]
+    counters = Counter()
+    split_items(rev, cfg, set(), counters)
+    assert counters["test_moved_near_duplicate_of_dev"] == 0
+    assert 28 <= sum(i["split"] == "test" for i in rev) <= 40  # p = min(1, 2 * 0.45)
 
 
 def test_finalize_dedups_and_applies_quotas():

@@ -210,6 +210,7 @@ PREDICTIONS = pa.schema(
         pa.field("chain_id", _str),  # the item's knowledge nodes (ids only; chain: L3 only)
         pa.field("statement_ids", _strs),
         pa.field("concept_ids", _strs),
+        pa.field("cluster_id", _str),  # resampling unit of intervals: chain, else chunk, doc
         pa.field("discipline_code", _str),
         pa.field("question_type", _str),
         pa.field("gold", _str, nullable=False),  # sorted letters

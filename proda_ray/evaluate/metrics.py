@@ -1,37 +1,105 @@
-"""Accuracy with honest uncertainty: bootstrap intervals, group and node tables, and the
-item-by-item comparison of two rounds.
+"""Accuracy with honest uncertainty: cluster-bootstrap intervals, group and node tables,
+and the item-by-item comparison of two rounds.
 
-Bootstrap intervals resample items (percentile method, a fixed seed, so a report is
-reproducible). A round-vs-round difference is bootstrapped *paired* — the same resampled
-items for both rounds — which is much tighter than two independent intervals and is the
-right question ("did this model get better on these items?").
+Items are not independent: items of one chain share its steps, items of one chunk its text.
+Intervals therefore resample *clusters* (``cluster_id``: the item's chain, else its chunk,
+else its document; percentile method, a fixed seed, so a report is reproducible). Where the
+bootstrap cannot speak — few items, or every item right (or wrong), when every resample is
+identical — a Wilson interval over the clusters is used instead (``method`` says which).
+A round-vs-round difference is bootstrapped *paired* — the same resampled clusters for both
+rounds — and, when no item changed, given the exact binomial bound on how often items could
+change unseen. Each comparison carries its smallest detectable effect (80% power, two-sided
+5%): 2.8 standard errors of the difference.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+SMALL_N = 30  # fewer clusters than this: a Wilson interval, not the bootstrap
+POWER_Z = 1.96 + 0.84  # two-sided alpha 0.05, power 0.80
+
+
+def _clusters(n: int, clusters: Sequence | None) -> np.ndarray:
+    if clusters is None:
+        return np.arange(n)
+    _, inv = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    return inv
+
+
+def _boot_means(x: np.ndarray, cl: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap means of ``x`` resampling whole clusters."""
+    k = int(cl.max()) + 1
+    sums = np.bincount(cl, weights=x, minlength=k)
+    counts = np.bincount(cl, minlength=k).astype(np.float64)
+    idx = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+
 
 def bootstrap_ci(values: Iterable[float], n_boot: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high) of ``values`` with a percentile bootstrap interval."""
+                 seed: int = 0, clusters: Sequence | None = None
+                 ) -> tuple[float, float, float]:
+    """(mean, low, high) of ``values`` with a percentile (cluster) bootstrap interval."""
     x = np.asarray(list(values), dtype=np.float64)
     if x.size == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    means = _boot_means(x, _clusters(x.size, clusters), n_boot, seed)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(x.mean()), float(lo), float(hi)
 
 
+def accuracy_ci(correct: Sequence[float], clusters: Sequence | None = None,
+                n_boot: int = 1000, seed: int = 0) -> dict:
+    """Mean of 0/1 (or partial) values with its 95% interval and how it was computed:
+    ``cluster_bootstrap``, or ``wilson`` over the clusters when there are fewer than
+    ``SMALL_N`` of them or every value is the same (the bootstrap would collapse)."""
+    from proda_ray.tester.validity import wilson
+
+    x = np.asarray(list(correct), dtype=np.float64)
+    if x.size == 0:
+        return {"mean": float("nan"), "ci": [float("nan"), float("nan")], "method": "none",
+                "clusters": 0}
+    cl = _clusters(x.size, clusters)
+    k = int(cl.max()) + 1
+    m = float(x.mean())
+    if k < SMALL_N or np.all(x == x[0]):
+        lo, hi = wilson(round(m * k), k)
+        return {"mean": m, "ci": [min(lo, m), max(hi, m)], "method": "wilson", "clusters": k}
+    _, lo, hi = bootstrap_ci(x, n_boot, seed=seed, clusters=cl)
+    return {"mean": m, "ci": [lo, hi], "method": "cluster_bootstrap", "clusters": k}
+
+
 def paired_diff_ci(a: Iterable[float], b: Iterable[float], n_boot: int = 1000,
-                   alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    """(mean(b - a), low, high): the change from ``a`` to ``b`` on the same items."""
+                   alpha: float = 0.05, seed: int = 0, clusters: Sequence | None = None
+                   ) -> dict:
+    """The change from ``a`` to ``b`` on the same items: ``diff`` = mean(b - a), its
+    interval (paired cluster bootstrap; with no item changed, ± the exact one-sided bound on
+    the share of clusters that could have changed unseen), the standard error and the
+    smallest detectable effect."""
     d = np.asarray(list(b), dtype=np.float64) - np.asarray(list(a), dtype=np.float64)
-    return bootstrap_ci(d, n_boot, alpha, seed)
+    if d.size == 0:
+        nan = float("nan")
+        return {"diff": nan, "ci": [nan, nan], "se": nan, "detectable": nan, "method": "none"}
+    cl = _clusters(d.size, clusters)
+    k = int(cl.max()) + 1
+    if not d.any():  # nothing changed: every resample is 0
+        bound = 1 - (alpha / 2) ** (1 / k)  # exact (Clopper-Pearson) upper bound of 0/k
+        se = bound / 1.96
+        return {"diff": 0.0, "ci": [-bound, bound], "se": se, "detectable": POWER_Z * se,
+                "method": "exact_no_change", "clusters": k}
+    means = _boot_means(d, cl, n_boot, seed)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    se = float(means.std(ddof=1))
+    return {"diff": float(d.mean()), "ci": [float(lo), float(hi)], "se": se,
+            "detectable": POWER_Z * se, "method": "paired_cluster_bootstrap", "clusters": k}
+
+
+def cluster_of(row: dict) -> str:
+    """The resampling unit of a prediction: its cluster id, else chain, else the item."""
+    return str(row.get("cluster_id") or row.get("chain_id") or row["item_id"])
 
 
 def prior(rows: list[dict]) -> dict:
@@ -51,12 +119,14 @@ def prior(rows: list[dict]) -> dict:
 
 
 def summarize(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
-    """Accuracy, partial credit and parse rate of prediction rows, with intervals, and the
-    answer-pattern prior's accuracy on the same rows."""
-    acc = bootstrap_ci([float(r["correct"]) for r in rows], n_boot, seed=seed)
-    part = bootstrap_ci([float(r["partial_credit"]) for r in rows], n_boot, seed=seed)
-    return {"items": len(rows), "accuracy": acc[0], "ci": [acc[1], acc[2]],
-            "partial_credit": part[0], "partial_ci": [part[1], part[2]],
+    """Accuracy, partial credit and parse rate of prediction rows, with cluster intervals,
+    and the answer-pattern prior's accuracy on the same rows."""
+    cl = [cluster_of(r) for r in rows]
+    acc = accuracy_ci([float(r["correct"]) for r in rows], cl, n_boot, seed)
+    part = accuracy_ci([float(r["partial_credit"] or 0) for r in rows], cl, n_boot, seed)
+    return {"items": len(rows), "accuracy": acc["mean"], "ci": acc["ci"],
+            "ci_method": acc["method"], "clusters": acc["clusters"],
+            "partial_credit": part["mean"], "partial_ci": part["ci"],
             "unparsed": sum(1 for r in rows if r.get("parse_status") in ("unparsed", "empty")),
             "prior": prior(rows) if rows and "gold" in rows[0] else None}
 
@@ -88,14 +158,24 @@ def node_table(rows: list[dict]) -> list[dict]:
              "accuracy": v[1] / v[0]} for (k, n, s), v in sorted(acc.items())]
 
 
-def by_level(nodes: list[dict], split: str) -> dict:
-    """Macro accuracy per knowledge level (L3 chains, L2 statements, L1 concepts)."""
+def by_level(nodes: list[dict], split: str, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Macro accuracy per knowledge level (L3 chains, L2 statements, L1 concepts), with an
+    interval over the level's nodes."""
     out = {}
     for level, kind in (("L3", "chain"), ("L2", "statement"), ("L1", "concept")):
         xs = [n["accuracy"] for n in nodes if n["node_kind"] == kind and n["split"] == split]
+        ci = accuracy_ci(xs, None, n_boot, seed) if xs else None
         out[level] = {"nodes": len(xs), "macro_accuracy": float(np.mean(xs)) if xs else None,
+                      "ci": ci["ci"] if ci else None, "ci_method": ci["method"] if ci else None,
                       "nodes_all_wrong": sum(1 for x in xs if x == 0.0)}
     return out
+
+
+def node_ci(node: dict) -> list[float]:
+    """A Wilson interval for one node's accuracy (its few items)."""
+    from proda_ray.tester.validity import wilson
+
+    return list(wilson(int(node["correct"]), int(node["items"])))
 
 
 def compare(prev: list[dict], cur: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
@@ -109,10 +189,11 @@ def compare(prev: list[dict], cur: list[dict], n_boot: int = 1000, seed: int = 0
             continue
         a = [float(p["correct"]) for p, _ in pairs]
         b = [float(c["correct"]) for _, c in pairs]
-        diff = paired_diff_ci(a, b, n_boot, seed=seed)
+        diff = paired_diff_ci(a, b, n_boot, seed=seed, clusters=[cluster_of(c) for _, c in pairs])
         out[split] = {
             "items": len(pairs), "before": float(np.mean(a)), "after": float(np.mean(b)),
-            "diff": diff[0], "diff_ci": [diff[1], diff[2]],
+            "diff": diff["diff"], "diff_ci": diff["ci"], "diff_se": diff["se"],
+            "detectable": diff["detectable"], "ci_method": diff["method"],
             "fixed": sorted(c["item_id"] for p, c in pairs if not p["correct"] and c["correct"]),
             "broken": sorted(c["item_id"] for p, c in pairs if p["correct"] and not c["correct"]),
             "still_failing": sum(1 for p, c in pairs if not p["correct"] and not c["correct"]),

@@ -107,3 +107,27 @@ def test_node_table_levels_and_round_comparison():
     cmp = metrics.compare(r1, r2)["test"]
     assert cmp["fixed"] == ["i1"] and cmp["broken"] == ["i2"] and cmp["still_failing"] == 1
     assert cmp["diff"] == 0.0 and cmp["diff_ci"][0] <= 0 <= cmp["diff_ci"][1]
+
+
+def test_intervals_resample_clusters_and_never_collapse():
+    # 40 clusters of 10 items that are all right or all wrong: the items are not 400
+    # independent draws, and the cluster interval says so
+    xs = [float(c % 2) for c in range(40) for _ in range(10)]
+    cl = [c for c in range(40) for _ in range(10)]
+    item = metrics.accuracy_ci(xs, None, 1000, seed=3)
+    clus = metrics.accuracy_ci(xs, cl, 1000, seed=3)
+    assert item["method"] == clus["method"] == "cluster_bootstrap"
+    assert (clus["ci"][1] - clus["ci"][0]) > 2.5 * (item["ci"][1] - item["ci"][0])
+    # every item right: the bootstrap would give [1, 1]; Wilson over the clusters does not
+    allright = metrics.accuracy_ci([1.0] * 12, list(range(12)))
+    assert allright["method"] == "wilson" and allright["ci"][1] == 1.0
+    assert allright["ci"][0] < 0.8
+    # no item changed between two rounds: the exact bound, not a zero-width interval
+    same = metrics.paired_diff_ci([1.0, 0.0] * 10, [1.0, 0.0] * 10)
+    assert same["method"] == "exact_no_change" and same["ci"][0] < 0 < same["ci"][1]
+    assert same["detectable"] > 0
+    # a real change: the paired interval excludes 0 and the detectable effect is below it
+    before = [0.0] * 60
+    after = [1.0] * 30 + [0.0] * 30
+    moved = metrics.paired_diff_ci(before, after, clusters=list(range(60)))
+    assert moved["ci"][0] > 0 and moved["detectable"] < moved["diff"]

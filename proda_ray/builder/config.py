@@ -10,8 +10,17 @@ from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
 class DecontamConfig(BaseModel):
-    """Training rows too close to any benchmark item are dropped (with the reason)."""
+    """Training rows that share item-specific text with any benchmark item are dropped
+    (with the reason)."""
 
+    scope: Literal["item_specific", "all"] = Field(
+        default="item_specific", description="item_specific: what is specific to an item "
+        "counts (its framing, written distractors, explanation, pairing), not the corpus "
+        "sentences items and facts both quote (runs of mask_words or more words found in the "
+        "knowledge core's node texts); all: every word of every item field counts (drops the "
+        "rows that teach the knowledge an item asks about).")
+    mask_words: int = Field(default=8, ge=4, description="A span of an item this long that "
+                            "the knowledge core contains is the corpus', not the item's.")
     ngram: int = Field(default=13, ge=4, description="Shared word n-gram length that flags.")
     embedding_threshold: float | None = Field(
         default=0.92, ge=0, le=1, description="MiniLM cosine to an item's question, options "

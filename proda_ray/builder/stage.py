@@ -19,7 +19,7 @@ import ray
 
 from proda_ray.builder import templates
 from proda_ray.builder.config import BuildConfig
-from proda_ray.builder.decontam import for_benchmark, sort_out
+from proda_ray.builder.decontam import for_benchmark, knowledge_texts, sort_out
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import REJECTED, SFT_SAMPLES
@@ -70,7 +70,7 @@ class BuildStage(Stage[BuildConfig]):
         units = [{"key": k} for k in gen["template_units"] + gen["llm_units"]]
         t0 = time.perf_counter()
         run = run_units(ws, ctx.scratch, "decontam", units, _DecontamUnit,
-                        (ws, ctx.scratch, paths["bench_items"], ctx.table_dir("sft_samples"),
+                        (ws, ctx.scratch, paths, ctx.table_dir("sft_samples"),
                          ctx.table_dir("sft_samples.rejected"), cfg.model_dump(mode="json")),
                         worker_count(self.workers), actors=True, num_cpus=1)
         res.timings_s["decontam"] = time.perf_counter() - t0
@@ -204,13 +204,13 @@ class _LLMUnit:
 
 
 class _DecontamUnit:
-    def __init__(self, ws: Workspace, scratch: str, bench_rel: str, out_dir: str,
+    def __init__(self, ws: Workspace, scratch: str, paths: dict[str, str], out_dir: str,
                  rej_dir: str, cfg_json: dict):
         self.ws, self.scratch, self.out_dir, self.rej_dir = ws, scratch, out_dir, rej_dir
         cfg = BuildConfig.model_validate(cfg_json)
-        items = ws.read_parquet(bench_rel, columns=BENCH_COLUMNS).to_pylist()
+        items = ws.read_parquet(paths["bench_items"], columns=BENCH_COLUMNS).to_pylist()
         self.n_items = len(items)
-        self.checker = for_benchmark(items, cfg.decontam)
+        self.checker = for_benchmark(items, cfg.decontam, knowledge_texts(ws, paths))
 
     def __call__(self, batch: dict) -> dict:
         key = str(batch["key"][0])

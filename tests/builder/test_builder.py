@@ -93,3 +93,31 @@ def test_decontamination_drops_copies_and_paraphrases_but_keeps_other_rows():
     assert got[1] is not None  # the question itself, lower-cased inside a longer prompt
     assert got[2] is None
     assert ngrams("a b c", 13) == set()
+
+
+def test_decontamination_counts_what_is_specific_to_an_item_not_the_corpus_it_quotes():
+    definition = ("the movement of water across a selectively permeable membrane toward "
+                  "the side with more solute")
+    corpus = [f"Osmosis is {definition}.", "Diffusion is the net spread of particles from a "
+              "region of high to low concentration."]
+    item = {"item_id": "item-1", "question": 'In Biology, which term has this definition: '
+            f'"{definition.capitalize()}"?', "options": ["osmosis", "diffusion", "mitosis",
+                                                         "meiosis"],
+            "explanation": 'The source gives this definition for "osmosis"; the other options '
+                           "are terms of the same field that it defines otherwise."}
+    false_claim = {"item_id": "item-2", "question": "Which statements are correct?",
+                   "options": [f"Diffusion is {definition}.", "a b c d e f",
+                               "g h i j k l", "m n o p q r"],
+                   "answer": "B", "explanation": ""}
+    teach = row("In Biology, what is osmosis?", f"Osmosis is {definition}.")
+    framing = row("Quiz.", f"In Biology, which term has this definition: "
+                  f'"{definition.capitalize()}"? osmosis')
+    wrong = row("True or false?", f"Diffusion is {definition}. True.")
+    scoped = Decontaminator([item, false_claim], n=13, threshold=None, corpus=corpus)
+    got = scoped.check([teach, framing, wrong])
+    assert got[0] is None  # teaching the corpus' definition is what training is for
+    assert got[1] is not None and got[1][1] == "item-1"  # the item's framing + its quote
+    assert got[2] is not None and got[2][1] == "item-2"  # a written (false) distractor
+    # scope "all": every word counts, so the row that teaches the concept is dropped too
+    everything = Decontaminator([item, false_claim], n=13, threshold=None)
+    assert everything.check([teach])[0] is not None

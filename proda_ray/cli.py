@@ -256,6 +256,9 @@ def train(
     round_: Annotated[int, typer.Option(
         "--round", help="Round n > 1 trains sft_v<n> (written by `proda debug --round n-1`) "
         "from the same base.")] = 1,
+    arm: Annotated[str | None, typer.Option(
+        "--arm", help="blind: a repair round's control dataset sft_v<n>_blind instead.")
+    ] = None,
     preset: Annotated[str | None, typer.Option(
         "--preset", help="cpu-tiny | cpu-gemma-270m | gpu-3b-zero2 | gpu-7b-zero3 | "
         "gpu-32b-zero3-offload (then --set/flags override it).")] = None,
@@ -288,7 +291,8 @@ def train(
     console.print(f"[cyan]›[/cyan] train: {t.dataset} on {t.base} ({t.method}, {t.strategy}, "
                   f"{t.num_workers} workers{', GPU' if t.use_gpu else ', CPU'})")
     try:
-        r = run_stage(ws, TrainStage(t, round=round_), force=force, show_progress=not quiet)
+        r = run_stage(ws, TrainStage(t, round=round_, arm=arm), force=force,
+                      show_progress=not quiet)
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         console.print(f"[red]train: {e}[/red]")
         raise typer.Exit(2) from None
@@ -534,6 +538,9 @@ def _loop_line(name: str, r) -> None:
 def eval_(
     workspace: WorkspaceOpt,
     round_: Annotated[int, typer.Option("--round", help="Whose trained model.")] = 1,
+    arm: Annotated[str | None, typer.Option(
+        "--arm", help="blind: the round's control model (compared with the targeted one).")
+    ] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="trained | base | a model directory/URI | engine "
         "(eval.model).")] = None,
@@ -557,9 +564,13 @@ def eval_(
                           "(its results go to eval.NAME)[/red]")
             raise typer.Exit(2)
         label = "base"
+    try:
+        stage = EvalStage(ec, round=round_, label=label, arm=arm)
+    except ValueError as e:
+        console.print(f"[red]eval: {e}[/red]")
+        raise typer.Exit(2) from None
     _start_ray(cfg, address)
-    _run_one(ws, EvalStage(ec, round=round_, label=label), "eval", force, quiet,
-             (RuntimeError, ValueError, KeyError))
+    _run_one(ws, stage, "eval", force, quiet, (RuntimeError, ValueError, KeyError))
 
 
 @app.command()

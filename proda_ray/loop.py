@@ -3,7 +3,9 @@
 Every step is a stage with a fingerprint, so ``proda run`` is a build system: a rerun skips
 what is up to date and a killed run resumes inside the stage it was killed in (the stages
 keep their finished units and checkpoints). Round n's debug writes ``sft_v{n+1}``; round n+1
-trains on it from the same base as round 1 and is compared with round n item by item.
+trains on it from the same base as round 1 and is compared with round n item by item; beside
+it, the control arm trains on ``sft_v{n+1}_blind`` (as many samples from nodes drawn without
+diagnosis, the same replay and steps), so the report shows targeted − blind.
 The loop stops after ``loop.rounds`` rounds, or earlier when ``dev`` has nothing left to
 repair or reaches ``loop.target_dev_accuracy``.
 """
@@ -37,8 +39,10 @@ class LoopConfig(BaseModel):
         description="Stages the loop runs (drop train/eval/debug for a data-only run).")
 
 
-def make_stage(name: str, cfg: ProjectConfig, workers: int | None, round_: int = 1) -> Stage:
-    """The stage object for ``name`` (``train``/``eval``/``debug`` take a round)."""
+def make_stage(name: str, cfg: ProjectConfig, workers: int | None, round_: int = 1,
+               arm: str | None = None) -> Stage:
+    """The stage object for ``name`` (``train``/``eval``/``debug`` take a round;
+    ``train``/``eval`` of a repair round also an ``arm``: ``blind``, the control)."""
     if name == "spec":
         from proda_ray.spec.stage import SpecStage
 
@@ -62,11 +66,11 @@ def make_stage(name: str, cfg: ProjectConfig, workers: int | None, round_: int =
     if name == "train":
         from proda_ray.compile.stage import TrainStage
 
-        return TrainStage(cfg.train, round=round_)
+        return TrainStage(cfg.train, round=round_, arm=arm)
     if name == "eval":
         from proda_ray.evaluate.stage import EvalStage
 
-        return EvalStage(cfg.eval, round=round_)
+        return EvalStage(cfg.eval, round=round_, arm=arm)
     if name == "eval.base":
         from proda_ray.evaluate.stage import EvalStage
 
@@ -110,6 +114,10 @@ def _plan(ws: Workspace, cfg: ProjectConfig, workers: int | None,
         yield make_stage("eval", cfg, workers, r)
         if r == 1 and cfg.loop.reference:
             yield make_stage("eval.base", cfg, workers)
+        if r > 1 and cfg.debug.blind_control:
+            # the control arm: the same training on samples drawn without diagnosis
+            yield make_stage("train", cfg, workers, r, arm="blind")
+            yield make_stage("eval", cfg, workers, r, arm="blind")
         if r == cfg.loop.rounds or "debug" not in want:
             return
         dev = (done_report(done, rname("eval", r))

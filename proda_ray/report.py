@@ -34,6 +34,12 @@ def _rounds(names: list[str], base: str) -> list[int]:
     return sorted(out)
 
 
+def _counts(c: dict) -> dict:
+    """A comparison with its fixed/broken item lists as counts."""
+    return {k: (len(v) if isinstance(v, list) and k in ("fixed", "broken") else v)
+            for k, v in c.items()}
+
+
 def collect(ws: Workspace) -> dict:
     """The report's data (also written as ``report.json``)."""
     ms = committed_manifests(ws)
@@ -51,6 +57,15 @@ def collect(ws: Workspace) -> dict:
             data["comparisons"].append({"from": r - 1, "to": r, **{
                 s: {k: (len(v) if isinstance(v, list) and k in ("fixed", "broken") else v)
                     for k, v in c.items()} for s, c in rep["vs_previous"].items()}})
+    data["control"] = []
+    for r in rounds:
+        name = rname("eval", r, "blind") if r > 1 else None
+        if name and name in ms:
+            rep = ms[name].report
+            data["control"].append({
+                "round": r, "overall": rep.get("overall", {}),
+                "vs_targeted": {s: _counts(c) for s, c in (rep.get("vs_targeted") or {}).items()},
+                "vs_previous": {s: _counts(c) for s, c in (rep.get("vs_previous") or {}).items()}})
     if "eval.base" in ms:
         rep = ms["eval.base"].report
         data["reference"] = {"model": rep.get("model"), "overall": rep.get("overall", {}),
@@ -128,14 +143,18 @@ def _prior(o: dict) -> str:
 
 def markdown(data: dict, plots: list[str]) -> str:
     lines = ["# proda-ray loop report", "", f"Workspace: `{data['workspace']}`", "",
-             "Accuracy in % with 95% bootstrap intervals. `test` is the held-out split: the "
-             "debugger never sees it, so only its numbers count as gains. *Prior*: always "
-             "giving each question type's most common key (95% Wilson interval) — a model "
-             "inside it has shown no knowledge.", "",
+             "Accuracy in % with 95% intervals (cluster bootstrap over chains or chunks; "
+             "Wilson where there are few clusters). The debugger reads only `dev`; `test` "
+             "holds unseen items on the same knowledge nodes (what a targeted repair can "
+             "move) and `transfer` unseen documents (does the repair generalise, or "
+             "regress?). Only `test` and `transfer` count as gains. *Prior*: always giving "
+             "each question type's most common key (95% Wilson interval) — a model inside it "
+             "has shown no knowledge.", "",
              "## Accuracy per round", ""]
     first = (data["rounds"][0]["overall"] if data["rounds"] else
              (data["reference"] or {}).get("overall", {}))
-    splits = ["test", "dev"] + (["reference"] if "reference" in first else [])
+    splits = [s for s in ("test", "transfer", "dev") if s in first or s != "transfer"] + (
+        ["reference"] if "reference" in first else [])
     lines += ["| model | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
     if "reference" in splits:
         lines[-2:-2] = ["`reference`: the authors' own keyed exercises harvested from the "
@@ -149,18 +168,45 @@ def markdown(data: dict, plots: list[str]) -> str:
     if data["reference"]:
         row("base (untrained)", data["reference"]["overall"], _ci)
     for r in data["rounds"]:
-        row(f"round {r['round']}", r["overall"], _ci)
+        row(f"round {r['round']}" + (" (targeted)" if r["round"] > 1 and any(
+            c["round"] == r["round"] for c in data.get("control", [])) else ""),
+            r["overall"], _ci)
+        for c in data.get("control", []):
+            if c["round"] == r["round"]:
+                row(f"round {r['round']} (blind control)", c["overall"], _ci)
+    for c in data.get("control", []):
+        lines += ["", f"## Round {c['round']}: targeted vs blind control", "",
+                  "Both students train from the same base with the same replay and steps; the "
+                  "blind one's new samples come from nodes drawn at random, without diagnosis. "
+                  "The change is targeted − blind, paired by item.", "",
+                  "| split | items | blind | targeted | targeted − blind [95% CI] | "
+                  "detectable |", "|---|---|---|---|---|---|"]
+        for s in ("test", "transfer", "dev"):
+            x = c["vs_targeted"].get(s)
+            if not x:
+                continue
+            name = s if s != "dev" else "dev (diagnosed: not a gain)"
+            lines.append(f"| {name} | {x['items']} | {_pct(x['before'])} | {_pct(x['after'])} "
+                         f"| {100 * x['diff']:+.1f} [{100 * x['diff_ci'][0]:+.1f}, "
+                         f"{100 * x['diff_ci'][1]:+.1f}] | ±{100 * x['detectable']:.1f} |")
     for c in data["comparisons"]:
         lines += ["", f"## Round {c['to']} vs round {c['from']}", "",
-                  "| split | before | after | change [95% CI, paired] | fixed | broken | "
-                  "still failing |", "|---|---|---|---|---|---|---|"]
-        for s in ("test", "dev"):
+                  "| split | items | before | after | change [95% CI, paired] | "
+                  "detectable | fixed | broken | still failing |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for s in ("test", "transfer", "dev"):
             if s in c:
                 x = c[s]
-                lines.append(f"| {s} | {_pct(x['before'])} | {_pct(x['after'])} | "
+                name = s if s != "dev" else "dev (diagnosed: not a gain)"
+                det = x.get("detectable")
+                lines.append(f"| {name} | {x['items']} | {_pct(x['before'])} | "
+                             f"{_pct(x['after'])} | "
                              f"{100 * x['diff']:+.1f} [{100 * x['diff_ci'][0]:+.1f}, "
-                             f"{100 * x['diff_ci'][1]:+.1f}] | {x['fixed']} | {x['broken']} | "
-                             f"{x['still_failing']} |")
+                             f"{100 * x['diff_ci'][1]:+.1f}] | "
+                             f"{'–' if det is None else f'±{100 * det:.1f}'} | "
+                             f"{x['fixed']} | {x['broken']} | {x['still_failing']} |")
+        lines += ["", "*Detectable*: the smallest change this many items can show (80% "
+                  "power, two-sided 5%: 2.8 standard errors of the paired difference)."]
     if data["rounds"]:
         discs = sorted({d for r in data["rounds"] for d in r["by_discipline"].get("test", {})})
         lines += ["", "## Per discipline (test)", "",

@@ -28,8 +28,11 @@ def test_rounds_in_order_with_the_reference_after_round_one():
     cfg = config()
     cfg.loop.rounds = 3
     assert plan(cfg, {}) == ["spec", "extract", "merge", "bench", "build", "train", "eval",
-                             "eval.base", "debug", "train.r2", "eval.r2", "debug.r2",
-                             "train.r3", "eval.r3"]
+                             "eval.base", "debug", "train.r2", "eval.r2", "train.r2.blind",
+                             "eval.r2.blind", "debug.r2", "train.r3", "eval.r3",
+                             "train.r3.blind", "eval.r3.blind"]
+    cfg.debug.blind_control = False  # no control arm
+    assert plan(cfg, {})[-5:] == ["train.r2", "eval.r2", "debug.r2", "train.r3", "eval.r3"]
 
 
 def test_stops_when_dev_has_nothing_left_or_reaches_the_target():
@@ -37,7 +40,7 @@ def test_stops_when_dev_has_nothing_left_or_reaches_the_target():
     cfg.loop.rounds = 3
     assert plan(cfg, {"eval": 1.0})[-2:] == ["eval", "eval.base"]
     cfg.loop.target_dev_accuracy = 0.6
-    assert plan(cfg, {"eval.r2": 0.7})[-3:] == ["debug", "train.r2", "eval.r2"]
+    assert plan(cfg, {"eval.r2": 0.7})[-3:] == ["eval.r2", "train.r2.blind", "eval.r2.blind"]
 
 
 def test_data_only_loop_and_no_reference():

@@ -142,18 +142,19 @@ class TrainStage(Stage[TrainConfig]):
     outputs = ("train_metrics",)
     code_modules = ("proda_ray.compile", "proda_ray.schema")
 
-    def __init__(self, config: TrainConfig, *, round: int = 1,
+    def __init__(self, config: TrainConfig, *, round: int = 1, arm: str | None = None,
                  fail_after_step: int | None = None):
         """``round`` n > 1 trains ``sft_v<n>`` (table ``sft_samples.r<n>``, written by the
-        debug stage of round n-1) from the same base as round 1."""
+        debug stage of round n-1) from the same base as round 1; ``arm="blind"`` its control
+        dataset ``sft_v<n>_blind``, with the same config (steps, schedule, seed)."""
         super().__init__(config)
-        self.round = round
+        self.round, self.arm = round, arm
         self.fail_after_step = fail_after_step  # crash injection for resume tests only
         if round > 1:
-            self.name = rname("train", round)
-            self.inputs = (rname("sft_samples", round),)
-            self.outputs = (rname("train_metrics", round),)
-            self.dataset = dataset_name(round)
+            self.name = rname("train", round, arm)
+            self.inputs = (rname("sft_samples", round, arm),)
+            self.outputs = (rname("train_metrics", round, arm),)
+            self.dataset = dataset_name(round, arm)
         else:
             self.dataset = config.dataset
 

@@ -44,6 +44,11 @@ class DebugConfig(ScoringConfig):
     temperature: float = Field(default=0.5, ge=0)
     teacher_max_tokens: int = Field(default=700, ge=64)
     retries: int = Field(default=2, ge=0)
+    blind_control: bool = Field(
+        default=True, description="Also write the control dataset sft_v{n+1}_blind: as many "
+        "samples as the kept patches, made by the same templates from nodes drawn at random "
+        "from the whole knowledge core (no diagnosis), plus the same replay. The loop trains "
+        "and evaluates it beside the targeted round, so the report shows targeted - blind.")
     seed: int = 0
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     workers: int | None = Field(default=1, ge=1)

@@ -7,14 +7,16 @@ item *ids* — so a patch cannot teach the test (a test checks this, and deconta
 on the result as well).
 
 * concept gap -> knowledge injection: the fact with its quote; a contrast built from the
-  model's own wrong probe answer ("False: … The source says …"); the concept's definition
-  next to a neighbour concept's ("what X is and what it is not").
+  model's own wrong probe answer ("False: … The source says …"); the concept's definition,
+  both ways ("X: …; … is called X"), next to a neighbour concept's ("what X is and what it
+  is not").
 * chain break -> reasoning scaffolding: the chain's facts as explicit steps ("Step 1: …
   Therefore: …"), one-hop "what follows" questions, and the backward "why" chain.
 """
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 from proda_ray.builder.templates import claim
@@ -36,6 +38,17 @@ def _sample(task: str, prompt: str, response: str, stmts: list[dict], concept_id
             "generator": "patch", "prompt": prompt, "response": response,
             "statement_ids": sorted({s["statement_id"] for s in stmts}),
             "concept_ids": sorted(set(concept_ids)), "discipline_code": disc}
+
+
+def _definiens(term: str, definition: str) -> str | None:
+    """What ``term`` means, without it: a glossary line as it is, a defining sentence ("X is
+    …", "X refers to …") from after its verb; None when neither."""
+    d = " ".join(definition.split())
+    m = re.match(rf"^(?:the |a |an )?{re.escape(term)}\s+(?:is|are|refers? to|"
+                 rf"(?:is |are |can be )?(?:defined|described) as)\s+(.+)$", d, re.I)
+    if m:
+        return m.group(1)
+    return None if re.search(rf"\b{re.escape(term)}\b", d, re.I) else d
 
 
 def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str, str],
@@ -70,10 +83,15 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
                     f"{(n.get('definition') or '').strip().rstrip('.')}." if n and
                     (n.get("definition") or "").strip() else "")
         disc = own[0].get("discipline_code") if own else None
+        # the definition both ways, as a textbook states it ("... is called X"): knowing a
+        # term means recognising it from what it means, too
+        means = _definiens(c["term"], d)
+        called = f" {means[:1].upper()}{means[1:].rstrip('.')} is called {c['term']}." \
+            if means else ""
         out.append(_sample(
             "patch_concept", f"What is {c['term']}, and what is it not?",
-            f"{c['term']}: {d.rstrip('.')}.{contrast}" + (f" Key facts: {facts}" if facts
-                                                          else ""),
+            f"{c['term']}: {d.rstrip('.')}.{called}{contrast}" + (f" Key facts: {facts}"
+                                                                  if facts else ""),
             own, [c["concept_id"]], disc))
     return out
 

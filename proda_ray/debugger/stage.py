@@ -58,6 +58,10 @@ class DebugStage(Stage[DebugConfig]):
                        "statements", "concepts")
         self.outputs = (rname("node_failures", round), rname("diagnoses", round),
                         rname("patches", round), self.next_t)
+        self.blind_t = rname("sft_samples", round + 1, "blind") if config.blind_control \
+            else None
+        if self.blind_t:
+            self.outputs += (self.blind_t,)
 
     def run(self, ctx: StageContext) -> StageResult:
         configure_data_context(ctx.show_progress)
@@ -129,8 +133,9 @@ class DebugStage(Stage[DebugConfig]):
                 llm_by_stmt.setdefault(m["statement_ids"][0], []).append(m)
         samples, manifest, plan = self._patches(diagnoses, item_nodes, answered, stmts,
                                                 concepts, chains, llm_by_stmt)
-        kept, rejected, dropped = _decontaminate(ws, ctx.inputs["bench_items"].path, samples,
-                                                 cfg)
+        kept, rejected, dropped = _decontaminate(
+            ws, ctx.inputs["bench_items"].path, samples, cfg,
+            {t: ctx.inputs[t].path for t in ("statements", "concepts", "chains")})
         if llm_rejected:
             rejected = pa.concat_tables([rejected, rejected_table(llm_rejected).cast(REJECTED)])
             for r in llm_rejected:
@@ -154,6 +159,16 @@ class DebugStage(Stage[DebugConfig]):
                 + [s | {"dataset": nxt, "generator": "replay"} for s in pool])
         ctx.write_table(patch_t, pa.Table.from_pylist(manifest, schema=PATCHES))
         ctx.write_table(self.next_t, pa.Table.from_pylist(rows, schema=SFT_SAMPLES))
+        blind: list[dict] = []
+        if self.blind_t:  # the control arm: as many samples, nodes drawn without diagnosis
+            t0b = time.perf_counter()
+            blind = self._blind(ctx, len(kept), stmts, concepts, chains)
+            bname = dataset_name(self.round + 1, "blind")
+            ctx.write_table(self.blind_t, pa.Table.from_pylist(
+                [s | {"dataset": bname} for s in blind]
+                + [s | {"dataset": bname, "generator": "replay"} for s in pool],
+                schema=SFT_SAMPLES))
+            res.timings_s["blind"] = time.perf_counter() - t0b
         ws.write_parquet(posixpath.join(ctx.table_dir(f"{self.next_t}.rejected"),
                                         "part-00000.parquet"), rejected)
         res.outputs = {t: ctx.table_info(t) for t in self.outputs}
@@ -163,6 +178,7 @@ class DebugStage(Stage[DebugConfig]):
         labels = Counter(d["label"] for d in diagnoses)
         res.counters.update({"dev_items": len(preds), "failed": len(failed),
                              "probes": len(answered), "patches": len(kept),
+                             "blind_samples": len(blind),
                              "replay": len(pool), f"{nxt}_samples": len(rows)})
         res.counters.update({f"label:{k}": v for k, v in labels.items()})
         res.report = {
@@ -174,6 +190,12 @@ class DebugStage(Stage[DebugConfig]):
             if answered else None,
             "patches_by_task": dict(Counter(s["task_type"] for s in kept)),
             "decontamination_dropped": dict(dropped), "replay": len(pool),
+            "blind": {"dataset": dataset_name(self.round + 1, "blind"), "samples": len(blind),
+                      "by_task": dict(Counter(s["task_type"] for s in blind)),
+                      "nodes_shared_with_targeted": len(
+                          {x for s in blind for x in s["statement_ids"]}
+                          & {x for s in kept for x in s["statement_ids"]})}
+            if self.blind_t else None,
             "previous_samples": len(prev),
             "weakest_nodes": [{k: r[k] for k in ("rank", "node_kind", "node_id", "items",
                                                  "failed", "direct_failed")}
@@ -204,6 +226,49 @@ class DebugStage(Stage[DebugConfig]):
                                                  f"{u['key']}.json")):
                 out[p["node_id"]] = p
         return out
+
+    def _blind(self, ctx: StageContext, n: int, stmts: dict, concepts: dict,
+               chains: dict) -> list[dict]:
+        """``n`` samples from the patch templates over nodes drawn at random (seeded) from
+        the whole knowledge core — no failure, probe or attribution is read — decontaminated
+        like the targeted patches. Chains get the chain scaffolds, statements and defined
+        concepts the knowledge injection (without a contrast: that needs the model's wrong
+        probe answer)."""
+        if n <= 0:
+            return []
+        rng = random.Random(f"{self.config.seed}:blind:{self.round}")
+        nodes = ([("chain", c) for c in sorted(chains)]
+                 + [("statement", s) for s in sorted(stmts)]
+                 + [("concept", c) for c in sorted(concepts)
+                    if (concepts[c].get("definition") or "").strip()])
+        rng.shuffle(nodes)
+        neighbours = _neighbours(concepts, stmts)
+        out: dict[str, dict] = {}
+        for start in range(0, len(nodes), max(1, 2 * n)):
+            made: list[dict] = []
+            for kind, nid in nodes[start:start + max(1, 2 * n)]:
+                if kind == "chain":
+                    made += patches.chain_break_samples(
+                        [stmts[s] for s in chains[nid].get("statement_ids") or []
+                         if s in stmts])
+                elif kind == "concept":
+                    made += patches.concept_gap_samples([], [concepts[nid]], {}, neighbours)
+                else:
+                    s = stmts[nid]
+                    made += patches.concept_gap_samples(
+                        [s], [concepts[c] for c in s.get("concept_ids") or [] if c in concepts],
+                        {}, neighbours)
+            made = [m for m in made if m["sample_id"] not in out]
+            kept, _, _ = _decontaminate(
+                ctx.workspace, ctx.inputs["bench_items"].path, made, self.config,
+                {t: ctx.inputs[t].path for t in ("statements", "concepts", "chains")})
+            order = {m["sample_id"]: i for i, m in enumerate(made)}
+            for m in sorted(kept, key=lambda m: order[m["sample_id"]]):
+                if len(out) < n:
+                    out[m["sample_id"]] = m
+            if len(out) >= n:
+                break
+        return sorted(out.values(), key=lambda m: m["sample_id"])
 
     def _patches(self, diagnoses, item_nodes, answered, stmts, concepts, chains,
                  llm_by_stmt=None):
@@ -292,19 +357,25 @@ def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, 
     return out
 
 
-def _decontaminate(ws: Workspace, bench_rel: str, samples: list[dict], cfg: DebugConfig):
-    return ray.get(_decontam_task.remote(ws, bench_rel, samples, cfg.model_dump(mode="json")))
+def _decontaminate(ws: Workspace, bench_rel: str, samples: list[dict], cfg: DebugConfig,
+                   knowledge: dict[str, str]):
+    return ray.get(_decontam_task.remote(ws, bench_rel, samples, cfg.model_dump(mode="json"),
+                                         knowledge))
 
 
 @ray.remote(num_cpus=1)
-def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json: dict):
-    """Patches vs every benchmark item (dev and test): (kept, rejected table, reasons)."""
-    from proda_ray.builder.decontam import for_benchmark, sort_out
+def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json: dict,
+                   knowledge: dict[str, str]):
+    """Patches vs every benchmark item (every split) — their item-specific text; the
+    knowledge core's texts (``knowledge``: table paths) are what both may quote:
+    (kept, rejected table, reasons)."""
+    from proda_ray.builder.decontam import for_benchmark, knowledge_texts, sort_out
 
     cfg = DebugConfig.model_validate(cfg_json)
     items = ws.read_parquet(bench_rel, columns=["item_id", "question", "options",
                                                 "explanation"]).to_pylist()
-    kept, rejected = sort_out(for_benchmark(items, cfg.decontam), samples)
+    kept, rejected = sort_out(for_benchmark(items, cfg.decontam,
+                                            knowledge_texts(ws, knowledge)), samples)
     dropped = Counter(f"decontam:{r.reason}" for r in rejected)
     return (sorted(kept, key=lambda s: s["sample_id"]),
             rejected_table(rejected).cast(REJECTED), dropped)

@@ -13,14 +13,18 @@ class ScoringConfig(BaseModel):
     """How a model's answers are obtained; shared by eval and the debugger's probes, so a
     probe and the benchmark score a model alike."""
 
-    scoring: Literal["auto", "generate", "loglikelihood"] = Field(
+    scoring: Literal["auto", "generate", "loglikelihood", "cloze"] = Field(
         default="auto", description="generate: the model writes its answer, which is read "
         "(constrained to the answer sets unless constrain is false; free text is read by "
         "whole options, word boundaries, negations; an echoed option list is unparsed); "
         "loglikelihood: each answer set (four letters for single-choice types, else the 15 "
         "sets) is scored by its log-likelihood after the prompt minus that with no question "
         "(lm-evaluation-harness's acc_mutual_info; nothing to parse, so a weak model is "
-        "scored on what it prefers, not on whether it follows the format). auto: "
+        "scored on what it prefers, not on whether it follows the format); cloze: "
+        "single-choice items without their option list, each option's text scored as the "
+        "answer (minus its score after a bare 'Answer:'): whether the model prefers the right "
+        "definition or term at all, for models too small to map options to letters (other "
+        "items as loglikelihood). auto: "
         "loglikelihood for models under small_model_params on engines that can score, else "
         "generate.")
     small_model_params: int = Field(default=1_000_000_000, ge=0)
@@ -55,9 +59,11 @@ class EvalConfig(ScoringConfig):
     adapter: bool = Field(default=False, description="For LoRA runs: evaluate the base with "
                           "the adapter applied (unmerged) instead of the merged export "
                           "(transformers engine; the answers should agree).")
-    splits: list[str] = Field(default_factory=lambda: ["dev", "test", "reference"],
-                              description="reference: the authors' own exercises (when the "
-                              "corpus has keyed ones), scored beside the generated items.")
+    splits: list[str] = Field(default_factory=lambda: ["dev", "test", "transfer", "reference"],
+                              description="dev: what the debugger reads; test: unseen items "
+                              "on the same nodes; transfer: unseen documents; reference: the "
+                              "authors' own exercises (when the corpus has keyed ones), "
+                              "scored beside the generated items.")
     bootstrap: int = Field(default=1000, ge=100, description="Bootstrap resamples for CIs.")
     seed: int = 0
     unit_items: int = Field(default=64, ge=1, description="Items per work unit.")

@@ -36,10 +36,12 @@ from proda_ray.evaluate import metrics
 from proda_ray.evaluate.answers import extract_answer, score
 from proda_ray.evaluate.config import EvalConfig
 from proda_ray.exports import (
+    LETTERS,
     MCQ_INSTRUCTION,
     SINGLE_INSTRUCTION,
     answer_sets,
     mcq_prompt,
+    single_choice,
 )
 from proda_ray.ids import content_hash
 from proda_ray.rounds import rname
@@ -48,8 +50,9 @@ from proda_ray.schema import NODE_ACCURACY, PREDICTIONS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
 
-ITEM_COLUMNS = ["item_id", "split", "chain_id", "statement_ids", "concept_ids",
-                "discipline_code", "question_type", "question", "options", "answer"]
+ITEM_COLUMNS = ["item_id", "split", "chain_id", "chunk_id", "doc_id", "statement_ids",
+                "concept_ids", "discipline_code", "question_type", "question", "options",
+                "answer"]
 
 
 class EvalStage(Stage[EvalConfig]):
@@ -59,20 +62,26 @@ class EvalStage(Stage[EvalConfig]):
     outputs = ("predictions", "node_accuracy")
     code_modules = ("proda_ray.evaluate", "proda_ray.schema", "proda_ray.exports")
 
-    def __init__(self, config: EvalConfig, *, round: int = 1, label: str | None = None):
+    def __init__(self, config: EvalConfig, *, round: int = 1, label: str | None = None,
+                 arm: str | None = None):
         """``round``: whose trained model (and, for n > 1, which round to compare with).
-        ``label`` names a reference evaluation instead (``eval.<label>``; e.g. ``base``)."""
+        ``label`` names a reference evaluation instead (``eval.<label>``; e.g. ``base``).
+        ``arm="blind"``: the round's control model, compared with the previous round and
+        with the round's targeted model (``vs_targeted``: targeted − blind, paired)."""
         super().__init__(config)
-        self.round, self.label = round, label
-        suffix = (lambda t: f"{t}.{label}") if label else (lambda t: rname(t, round))
+        self.round, self.label, self.arm = round, label, arm
+        suffix = (lambda t: f"{t}.{label}") if label else (lambda t: rname(t, round, arm))
         self.name = suffix("eval")
         self.outputs = (suffix("predictions"), suffix("node_accuracy"))
         needs_train = config.model in ("trained", "base")
-        self.inputs = ("bench_items",) + ((rname("train_metrics", round),) if needs_train
-                                          else ())
+        self.train_t = rname("train_metrics", round, arm)
+        self.inputs = ("bench_items",) + ((self.train_t,) if needs_train else ())
         self.previous = rname("predictions", round - 1) if round > 1 and not label else None
         if self.previous:
             self.inputs += (self.previous,)
+        self.targeted = rname("predictions", round) if arm else None
+        if self.targeted:
+            self.inputs += (self.targeted,)
 
     def external_inputs(self) -> dict[str, str]:
         m = self.config.model
@@ -83,7 +92,7 @@ class EvalStage(Stage[EvalConfig]):
     def run(self, ctx: StageContext) -> StageResult:
         configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
-        train = (ctx.producer_report(rname("train_metrics", self.round))
+        train = (ctx.producer_report(self.train_t)
                  if cfg.model in ("trained", "base") else {})
         model = self._model(train)
         engine_cfg = self._engine_config(model, train)
@@ -152,20 +161,24 @@ class EvalStage(Stage[EvalConfig]):
         per = {s: [r for r in rows if r["split"] == s] for s in splits}
         rep: dict = {
             "model": model, "engine": engine_cfg.kind, "round": self.round, "label": self.label,
+            "arm": self.arm or ("targeted" if self.round > 1 and not self.label else None),
             "overall": {s: metrics.summarize(v, nb, seed) for s, v in per.items()},
             "by_discipline": {s: metrics.by_group(v, "discipline_code", nb, seed)
                               for s, v in per.items()},
             "by_question_type": {s: metrics.by_group(v, "question_type", nb, seed)
                                  for s, v in per.items()},
-            "by_level": {s: metrics.by_level(nodes, s) for s in splits},
+            "by_level": {s: metrics.by_level(nodes, s, nb, seed) for s in splits},
             "parse_status": dict(Counter(r["parse_status"] for r in rows)),
         }
         dev_nodes = [n for n in nodes if n["split"] == "dev" and n["node_kind"] != "chain"]
         dev_nodes.sort(key=lambda n: (n["accuracy"], -n["items"], n["node_id"]))
-        rep["weakest_nodes"] = dev_nodes[:cfg.weakest]
+        rep["weakest_nodes"] = [n | {"ci": metrics.node_ci(n)} for n in dev_nodes[:cfg.weakest]]
         if self.previous:
             prev = ctx.workspace.read_parquet(ctx.inputs[self.previous].path).to_pylist()
             rep["vs_previous"] = metrics.compare(prev, rows, nb, seed)
+        if self.targeted:  # the control: how much more the diagnosis bought
+            tgt = ctx.workspace.read_parquet(ctx.inputs[self.targeted].path).to_pylist()
+            rep["vs_targeted"] = metrics.compare(rows, tgt, nb, seed)
         return rep
 
 
@@ -213,6 +226,8 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
     ``acc_mutual_info``). Normalising by length instead favours the longest set (a comma
     after a letter is nearly certain): the base model then answered "A,B,C,D" to every
     item. ``raw_output`` holds every set's score (JSON)."""
+    if scoring == "cloze":
+        return _cloze(engine, items, max_tokens, stop, prompt_format)
     prompts = [format_prompt(mcq_prompt(it), prompt_format, engine.kind) for it in items]
     out = []
     if scoring == "loglikelihood":
@@ -251,6 +266,51 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
         out.append({"raw_output": r.text, "predicted": pred, "parse_status": status,
                     "correct": correct, "partial_credit": partial, "error": r.error})
     return out
+
+
+CLOZE_NULL = "Answer:"
+
+
+def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
+           prompt_format: str) -> list[dict]:
+    """Single-choice items scored as cloze (lm-eval's formulation for small models): the
+    question alone, no options listed, and each option's *text* scored as the answer — its
+    log-likelihood after the question minus that after a bare "Answer:" (mutual
+    information, so a short or common option is not preferred for itself). What it
+    measures is whether the model prefers the right definition (or term) given the question,
+    without asking it to map options to letters, which a sub-billion base model cannot do.
+    Other items (several correct options) are scored over their letter sets."""
+    single = [i for i, it in enumerate(items) if single_choice(it)]
+    rest = [i for i in range(len(items)) if i not in set(single)]
+    out: list[dict | None] = [None] * len(items)
+    if rest:
+        for i, r in zip(rest, answer_items(engine, [items[i] for i in rest], max_tokens, stop,
+                                           "loglikelihood", prompt_format), strict=True):
+            out[i] = r
+    if single:
+        conts = [tuple(" " + o.strip() for o in items[i]["options"]) for i in single]
+        prompts = [format_prompt(f"Question: {items[i]['question']}\nAnswer:", prompt_format,
+                                 engine.kind) for i in single]
+        null = format_prompt(CLOZE_NULL, prompt_format, engine.kind)
+        got = engine.loglikelihood([ScoringRequest(p, c) for p, c in zip(prompts, conts,
+                                                                        strict=True)]
+                                   + [ScoringRequest(null, c) for c in conts])
+        n = len(single)
+        for k, i in enumerate(single):
+            r, b = got[k], got[n + k]
+            if not (r.ok and b.ok):
+                out[i] = {"raw_output": None, "predicted": "", "parse_status": "error",
+                          "correct": False, "partial_credit": 0.0, "error": r.error or b.error}
+                continue
+            norm = [lp - q for (lp, _n), (q, _m) in zip(json.loads(r.text), json.loads(b.text),
+                                                        strict=True)]
+            best = LETTERS[int(np.argmax(norm))]
+            correct, partial = score(best, items[i]["answer"])
+            out[i] = {"raw_output": json.dumps(dict(zip(LETTERS, (round(v, 4) for v in norm),
+                                                        strict=False))),
+                      "predicted": best, "parse_status": "scored", "correct": correct,
+                      "partial_credit": partial, "error": None}
+    return out  # type: ignore[return-value]
 
 
 def open_engine(ws: Workspace, engine_json: dict):
@@ -313,6 +373,9 @@ class _EvalUnit:
                 "prediction_id": "pred-" + content_hash(self.model, it["item_id"])[:16],
                 "item_id": it["item_id"], "model": self.model, "split": it["split"],
                 "chain_id": it["chain_id"], "statement_ids": it["statement_ids"] or [],
+                # the resampling unit of the intervals: items of one chain (or chunk) share text
+                "cluster_id": it["chain_id"] or it.get("chunk_id") or it.get("doc_id")
+                or it["item_id"],
                 "concept_ids": it["concept_ids"] or [],
                 "discipline_code": it["discipline_code"],
                 "question_type": it["question_type"], "gold": it["answer"]})

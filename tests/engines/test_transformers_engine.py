@@ -182,6 +182,36 @@ def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
         assert o["predicted"] == best and o["correct"] == (best == it["answer"])
 
 
+def test_cloze_scores_each_option_text_after_the_question_alone(tiny):
+    from proda_ray.engines.base import ScoringRequest
+    from proda_ray.evaluate.stage import answer_items, format_prompt
+    from proda_ray.exports import ANSWER_SETS
+
+    eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
+    single = {"question": "In Physics, which of the following is the definition of a lever?",
+              "options": ["a rigid bar on a pivot", "a wheel", "a slope", "a rope"],
+              "answer": "A", "question_type": "definition_match"}
+    multi = {"question": "Which options name a simple machine?",
+             "options": ["lever", "pulley", "river", "cloud"], "answer": "AB",
+             "question_type": "statement_truth"}
+    out = answer_items(eng, [single, multi], 8, [], "cloze", "plain_chat")
+    assert all(o["parse_status"] == "scored" for o in out)
+    # the single-choice item: each option's own log-likelihood, question vs no question,
+    # recomputed here from the engine's scoring call
+    conts = tuple(" " + o for o in single["options"])
+    q, n = eng.loglikelihood([
+        ScoringRequest(format_prompt(f"Question: {single['question']}\nAnswer:",
+                                     "plain_chat", eng.kind), conts),
+        ScoringRequest(format_prompt("Answer:", "plain_chat", eng.kind), conts)])
+    want = [a[0] - b[0] for a, b in zip(json.loads(q.text), json.loads(n.text), strict=True)]
+    got = json.loads(out[0]["raw_output"])
+    assert list(got) == list("ABCD")
+    assert all(abs(got[k] - round(w, 4)) < 1e-3 for k, w in zip("ABCD", want, strict=True))
+    assert out[0]["predicted"] == "ABCD"[want.index(max(want))]
+    # several correct options: scored over the 15 letter sets as loglikelihood does
+    assert set(json.loads(out[1]["raw_output"])) == set(ANSWER_SETS)
+
+
 CHOICES = (" A", " B", " C", " D", " A,C", " B,D", " A,B,C,D")
 
 

@@ -71,7 +71,7 @@ def render(item: dict, core: dict) -> str:
 
 
 def judged_items(items: list[dict], core: dict, seed: int) -> dict:
-    gen = sorted((i for i in items if i["split"] in ("dev", "test")),
+    gen = sorted((i for i in items if i["split"] in ("dev", "test", "transfer")),
                  key=lambda i: i["item_id"])
     sample = random.Random(seed).sample(gen, min(20, len(gen)))
     judged = {r["item_id"]: r for r in csv.DictReader(JUDGED.open())} if JUDGED.exists() \
@@ -109,6 +109,8 @@ def base_eval(ws, scoring: str, constrain: bool = True) -> dict:
 def main() -> None:
     ap = kq.arguments(24, "bench_quality.json")
     ap.add_argument("--no-eval", action="store_true", help="skip the base-model evaluation")
+    ap.add_argument("--modes", default="generate,generate_free,loglikelihood",
+                    help="base-model scoring modes to run (comma-separated)")
     args = ap.parse_args()
 
     from proda_ray.knowledge.config import ExtractConfig
@@ -123,7 +125,7 @@ def main() -> None:
     b = run_stage(ws, BenchStage(BenchConfig()))
     bench_s = time.perf_counter() - t0
     items = ws.read_parquet(b.manifest.outputs["bench_items"].path).to_pylist()
-    gen = [i for i in items if i["split"] in ("dev", "test")]
+    gen = [i for i in items if i["split"] in ("dev", "test", "transfer")]
     rep = b.manifest.report
     core = {"concepts": {c["concept_id"]: c for c in _table(ws, "merge", "concepts")},
             "statements": {s["statement_id"]: s for s in _table(ws, "merge", "statements")},
@@ -147,6 +149,8 @@ def main() -> None:
         for mode, scoring, constrain in (("generate", "generate", True),
                                          ("generate_free", "generate", False),
                                          ("loglikelihood", "loglikelihood", True)):
+            if mode not in args.modes.split(","):
+                continue
             evals[mode] = e = base_eval(ws, scoring, constrain)
             print(f"\nbase model, {mode} ({e['seconds']} s):")
             for split, o in sorted(e["overall"].items()):

@@ -281,7 +281,7 @@ def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
     without asking it to map options to letters, which a sub-billion base model cannot do.
     Other items (several correct options) are scored over their letter sets."""
     single = [i for i, it in enumerate(items) if single_choice(it)]
-    rest = [i for i in range(len(items)) if i not in set(single)]
+    rest = [i for i, it in enumerate(items) if not single_choice(it)]
     out: list[dict | None] = [None] * len(items)
     if rest:
         for i, r in zip(rest, answer_items(engine, [items[i] for i in rest], max_tokens, stop,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from proda_ray.tester.items import LETTERS, answer_letters, seeded_rng, trim_words
+from proda_ray.tester.items import LETTERS, answer_letters, rotate_key, seeded_rng, trim_words
 
 KINDS = ("definition_match", "term_match", "statement_truth", "step_after")
 LEVEL = {"definition_match": "L1", "term_match": "L1", "statement_truth": "L2",
@@ -561,11 +561,7 @@ def balance_keys(items: list[dict], seed: int) -> None:
         rng = seeded_rng(seed, "balance", kind)
         rng.shuffle(sub)
         for n, it in enumerate(sub):
-            target, now = n % 4, LETTERS.index(it["answer"])
-            shift = (target - now) % 4
-            it["options"] = it["options"][-shift:] + it["options"][:-shift] if shift else \
-                it["options"]
-            it["answer"] = LETTERS[target]
+            it["options"], it["answer"] = rotate_key(it["options"], it["answer"], n % 4)
 
 
 def solve_from_facts(item: dict) -> str | None:

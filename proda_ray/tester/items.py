@@ -35,6 +35,13 @@ def answer_letters(indices) -> str:
     return "".join(sorted(LETTERS[i] for i in indices))
 
 
+def rotate_key(options: list[str], answer: str, target: int) -> tuple[list[str], str]:
+    """(options, answer) with the options rotated, cyclic order kept, so the single key
+    ``answer`` sits at position ``target``."""
+    shift = (target - LETTERS.index(answer)) % len(options)
+    return options[-shift:] + options[:-shift] if shift else list(options), LETTERS[target]
+
+
 def validate(item: dict, min_words: int = 40, max_words: int = 100) -> str | None:
     """Schema and letters: 4 distinct non-empty options, answer = 1-4 sorted unique letters."""
     opts = item.get("options") or []

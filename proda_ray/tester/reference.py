@@ -23,6 +23,7 @@ import re
 from collections import Counter
 
 from proda_ray.ids import content_hash, make_id
+from proda_ray.tester.items import rotate_key
 
 _SOLUTION = re.compile(r"^\s*Solution:\s*([A-Z])\s*$")
 _OPTION = re.compile(r"^\s*(\d{1,2})[.)]\s+(\S.*)$")
@@ -33,18 +34,15 @@ _NEEDS_CONTEXT = re.compile(r"\b(figure|fig\.|table|graph|diagram|image|photo|sh
 _POSITIONAL = re.compile(r"\b(above|all of (these|them|the)|none of (these|them|the)|"
                          r"both|neither)\b", re.I)
 _NAMES_OPTIONS = re.compile(r"\b[1-4A-D]\b.*\b(and|or)\b.*\b[1-4A-D]\b")  # "A and C"
-LETTERS = "ABCD"
-
-
 def balance_key(item_id: str, options: list[str], answer: str
                 ) -> tuple[list[str], str, bool]:
     """(options, answer, rotated): the options rotated so that the key sits on the letter
     the item's id draws; unchanged when an option refers to others by position."""
     if any(_POSITIONAL.search(o) or _NAMES_OPTIONS.search(o) for o in options):
         return options, answer, False
-    k, t = LETTERS.index(answer), int(content_hash("key_position", item_id), 16) % 4
-    shift = t - k
-    return [options[(i - shift) % 4] for i in range(4)], LETTERS[t], True
+    options, answer = rotate_key(options, answer, int(content_hash("key_position", item_id),
+                                                      16) % 4)
+    return options, answer, True
 
 
 def harvest(text: str) -> tuple[list[dict], Counter]:

@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import chain_quality
 import knowledge_quality as kq
 
+from proda_ray.ids import content_hash
+
 JUDGED = Path(__file__).parent / "judged" / "items.csv"
 
 
@@ -159,8 +161,18 @@ def main() -> None:
                 print(f"  {split:9s} accuracy {100 * o['accuracy']:5.1f}% (n={o['items']}, "
                       f"unparsed {o['unparsed']})  prior {100 * p['accuracy']:.1f}% "
                       f"[{100 * p['ci'][0]:.1f}, {100 * p['ci'][1]:.1f}]  "
-                      f"{'inside' if inside else 'OUTSIDE'} the prior's interval")
+                      f"{'inside' if inside else 'OUTSIDE'} the prior's interval"
+                      + (f"; model − prior {100 * o['vs_prior']['diff']:+.1f} "
+                         f"[{100 * o['vs_prior']['ci'][0]:+.1f}, "
+                         f"{100 * o['vs_prior']['ci'][1]:+.1f}] paired: "
+                         f"{'at chance' if o['vs_prior']['at_chance'] else 'NOT at chance'}"
+                         if o.get("vs_prior") else ""))
+    sha = content_hash("\n".join(sorted(i["item_id"] for i in items)))
+    prev = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if prev.get("items_sha") == sha:  # the same benchmark: keep the modes not re-run
+        evals = {**prev.get("base_model", {}), **evals}
     out = {"command": "python benchmarks/bench_quality.py " + " ".join(sys.argv[1:]),
+           "items_sha": sha,
            "docs_per_book": args.docs, "books": chain_quality.BOOKS,
            "chunks": ex.manifest.counters.get("chunks"), "extract_s": round(extract_s, 1),
            "bench_s": round(bench_s, 1), "items": len(gen),

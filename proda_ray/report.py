@@ -131,7 +131,11 @@ def _pct(x) -> str:
 def _ci(o: dict) -> str:
     if not o:
         return "–"
-    return f"{_pct(o['accuracy'])} [{_pct(o['ci'][0])}, {_pct(o['ci'][1])}] (n={o['items']})"
+    v = o.get("vs_prior") or {}
+    mark = "" if not v else (" · at chance" if v["at_chance"] else
+                             f" · {100 * v['diff']:+.1f} vs prior")
+    return (f"{_pct(o['accuracy'])} [{_pct(o['ci'][0])}, {_pct(o['ci'][1])}] "
+            f"(n={o['items']}){mark}")
 
 
 def _prior(o: dict) -> str:
@@ -149,7 +153,8 @@ def markdown(data: dict, plots: list[str]) -> str:
              "move) and `transfer` unseen documents (does the repair generalise, or "
              "regress?). Only `test` and `transfer` count as gains. *Prior*: always giving "
              "each question type's most common key (95% Wilson interval) — a model inside it "
-             "has shown no knowledge.", "",
+             "has shown no knowledge; *at chance*: the model minus the prior on the same "
+             "items (paired cluster bootstrap) holds 0, else that difference.", "",
              "## Accuracy per round", ""]
     first = (data["rounds"][0]["overall"] if data["rounds"] else
              (data["reference"] or {}).get("overall", {}))

@@ -131,3 +131,18 @@ def test_intervals_resample_clusters_and_never_collapse():
     after = [1.0] * 30 + [0.0] * 30
     moved = metrics.paired_diff_ci(before, after, clusters=list(range(60)))
     assert moved["ci"][0] > 0 and moved["detectable"] < moved["diff"]
+
+
+def test_versus_prior_tells_chance_from_knowledge():
+    # 40 chains of 4 items, keys balanced over A-D: the prior (always A) gets 1 in 4
+    rows = [{"item_id": f"i{c}-{k}", "chain_id": f"c{c}", "question_type": "t",
+             "gold": "ABCD"[k]} for c in range(40) for k in range(4)]
+    guess = [r | {"correct": r["gold"] == "B"} for r in rows]  # a constant guess: chance
+    knows = [r | {"correct": True, "partial_credit": 1.0} for r in rows]
+    below = [r | {"correct": False} for r in rows]
+    assert metrics.versus_prior(guess)["at_chance"]
+    assert metrics.versus_prior(guess)["diff"] == 0.0
+    k = metrics.versus_prior(knows)
+    assert not k["at_chance"] and k["ci"][0] > 0.5
+    assert not metrics.versus_prior(below)["at_chance"]
+    assert metrics.summarize(knows)["vs_prior"]["diff"] == pytest.approx(0.75)

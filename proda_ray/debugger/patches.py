@@ -9,7 +9,9 @@ on the result as well).
 * concept gap -> knowledge injection: the fact with its quote; a contrast built from the
   model's own wrong probe answer ("False: … The source says …"); the concept's definition,
   both ways ("X: …; … is called X"), next to a neighbour concept's ("what X is and what it
-  is not").
+  is not"), and again in other words — the meaning from the term, the term from its
+  meaning, the term in use, the term beside its neighbour — so that one gap teaches the
+  concept, not one sentence of it.
 * chain break -> reasoning scaffolding: the chain's facts as explicit steps ("Step 1: …
   Therefore: …"), one-hop "what follows" questions, and the backward "why" chain.
 """
@@ -93,6 +95,43 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
             f"{c['term']}: {d.rstrip('.')}.{called}{contrast}" + (f" Key facts: {facts}"
                                                                   if facts else ""),
             own, [c["concept_id"]], disc))
+        out += _concept_variants(c, d, means, n, own, disc)
+    return out
+
+
+def _concept_variants(c: dict, definition: str, means: str | None, neighbour: dict | None,
+                      own: list[dict], disc: str | None) -> list[dict]:
+    """The same definition taught in other words and both directions — the meaning from the
+    term, the term from its meaning, the term beside a neighbour's — so a small model learns
+    the concept rather than one sentence of it. Never an item's framing: no "which of the
+    following", no "which term has this definition", no options."""
+    term, field = c["term"].strip(), c.get("domain") or (own[0].get("domain") if own
+                                                          else None) or "this field"
+    meaning = (means or definition).strip().rstrip(".")
+    lower = meaning[:1].lower() + meaning[1:]
+    upper = meaning[:1].upper() + meaning[1:]
+    # worded away from the items' stems: MiniLM puts "In X, what does the word T mean?" at
+    # 0.96 of a definition_match stem, and decontamination rightly drops it
+    out = [_sample("patch_define", f"Describe {term}, as a {field} textbook would.",
+                   f"In {field}, \"{term}\" means {lower}.", own, [c["concept_id"]], disc)]
+    if means:
+        out.append(_sample("patch_name", f"In {field}, what do we call {lower}?",
+                           f"{upper} is called {term}. The name for it is \"{term}\".",
+                           own, [c["concept_id"]], disc))
+        out.append(_sample("patch_use", f"Write one sentence that uses the {field} term "
+                           f"\"{term}\" correctly.",
+                           f"When a text in {field} speaks of {lower}, the term it uses is "
+                           f"{term}.", own, [c["concept_id"]], disc))
+    nd = (neighbour or {}).get("definition") or ""
+    nmeans = _definiens(neighbour["term"], nd) if neighbour and nd.strip() else None
+    if neighbour and nd.strip():
+        other = (nmeans or nd).strip().rstrip(".")
+        out.append(_sample("patch_compare", f"In {field}, how do {term} and "
+                           f"{neighbour['term'].strip()} differ?",
+                           f"{term} is {lower}, whereas {neighbour['term'].strip()} is "
+                           f"{other[:1].lower() + other[1:]}.", own,
+                           [c["concept_id"], neighbour["concept_id"]], disc))
+    return out
     return out
 
 

@@ -55,7 +55,7 @@ class DebugStage(Stage[DebugConfig]):
         self.preds_t, self.train_t = rname("predictions", round), rname("train_metrics", round)
         self.prev_t, self.next_t = rname("sft_samples", round), rname("sft_samples", round + 1)
         self.inputs = (self.preds_t, self.train_t, self.prev_t, "bench_items", "chains",
-                       "statements", "concepts")
+                       "statements", "concepts", "chunks")
         self.outputs = (rname("node_failures", round), rname("diagnoses", round),
                         rname("patches", round), self.next_t)
         self.blind_t = rname("sft_samples", round + 1, "blind") if config.blind_control \
@@ -79,6 +79,14 @@ class DebugStage(Stage[DebugConfig]):
             s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
         concepts = {c["concept_id"]: c for c in ws.read_parquet(
             ctx.inputs["concepts"].path).to_pylist()}
+        # a concept's field by name, as its items name it ("In Microbiology, ...")
+        fields = ws.read_parquet(ctx.inputs["chunks"].path, columns=[
+            "discipline_code", "discipline"]).group_by("discipline_code").aggregate(
+            [("discipline", "max")]).to_pydict()
+        names = dict(zip(fields["discipline_code"], fields["discipline_max"], strict=True))
+        for c in concepts.values():
+            c["domain"] = next((names[d] for d in c.get("discipline_codes") or []
+                                if names.get(d)), None)
 
         # 1. attribution
         nodes_t, diag_t, patch_t = self.outputs[:3]

@@ -101,3 +101,30 @@ def test_patches_are_grounded_and_never_contain_benchmark_text():
             "explanation": "Heavier drops fall as rain once updrafts cannot hold them."}
     verdicts = Decontaminator([item], 13, None).check(gap + brk)
     assert verdicts == [None] * len(gap + brk)
+
+
+def test_a_concept_gap_teaches_the_concept_both_ways_in_several_wordings():
+    k1 = {**CONCEPTS["k1"], "domain": "Earth Science"}
+    gap = patches.concept_gap_samples([], [k1], {}, {"k1": CONCEPTS["k2"]})
+    by = {s["task_type"]: s for s in gap}
+    assert set(by) == {"patch_concept", "patch_define", "patch_name", "patch_use",
+                       "patch_compare"}
+    assert len({s["sample_id"] for s in gap}) == len(gap)
+    # term -> meaning, meaning -> term: the term follows its meaning where it is named
+    assert by["patch_define"]["response"].index("insolation") < \
+        by["patch_define"]["response"].index("solar energy")
+    assert by["patch_name"]["response"].lower().index("solar energy") < \
+        by["patch_name"]["response"].index("insolation")
+    assert "liquid water turning into vapour" in by["patch_compare"]["response"]
+    assert by["patch_compare"]["concept_ids"] == ["k1", "k2"]
+    for s in gap:
+        text = (s["prompt"] + " " + s["response"]).lower()
+        assert "earth science" in text or s["task_type"] == "patch_concept"
+        # never an item's framing (tester/closed_book.py words its stems so)
+        assert "which of the following" not in text and "this definition" not in text
+    # a definition that repeats its term is taught as it is, not turned round
+    loose = {"concept_id": "k9", "term": "runoff", "definition": "runoff is water that "
+             "flows over land", "domain": "Earth Science"}
+    named = {s["task_type"]: s for s in patches.concept_gap_samples([], [loose], {}, {})}
+    assert "patch_name" in named and named["patch_name"]["response"].startswith(
+        "Water that flows over land is called runoff")

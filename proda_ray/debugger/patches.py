@@ -122,16 +122,14 @@ def _concept_variants(c: dict, definition: str, means: str | None, neighbour: di
                            f"\"{term}\" correctly.",
                            f"When a text in {field} speaks of {lower}, the term it uses is "
                            f"{term}.", own, [c["concept_id"]], disc))
-    nd = (neighbour or {}).get("definition") or ""
-    nmeans = _definiens(neighbour["term"], nd) if neighbour and nd.strip() else None
-    if neighbour and nd.strip():
-        other = (nmeans or nd).strip().rstrip(".")
+    nd = ((neighbour or {}).get("definition") or "").strip()
+    if neighbour and nd:
+        other = (_definiens(neighbour["term"], nd) or nd).strip().rstrip(".")
         out.append(_sample("patch_compare", f"In {field}, how do {term} and "
                            f"{neighbour['term'].strip()} differ?",
                            f"{term} is {lower}, whereas {neighbour['term'].strip()} is "
                            f"{other[:1].lower() + other[1:]}.", own,
                            [c["concept_id"], neighbour["concept_id"]], disc))
-    return out
     return out
 
 

@@ -118,11 +118,13 @@ def prior(rows: list[dict]) -> dict:
             "patterns": {t: c.most_common(1)[0][0] for t, c in sorted(by_type.items())}}
 
 
-def versus_prior(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
+def versus_prior(rows: list[dict], n_boot: int = 1000, seed: int = 0,
+                 patterns: dict[str, str] | None = None) -> dict:
     """The model minus the answer-pattern prior on the same items (paired cluster
     bootstrap). ``at_chance`` is true when the interval holds 0: the model's accuracy is not
-    told apart from always giving each type's most common key."""
-    pats = prior(rows)["patterns"]
+    told apart from always giving each type's most common key (``patterns``: the prior's,
+    when already computed)."""
+    pats = patterns or prior(rows)["patterns"]
     base = [float(r["gold"] == pats[str(r.get("question_type") or "item")]) for r in rows]
     d = paired_diff_ci(base, [float(r["correct"]) for r in rows], n_boot, seed=seed,
                        clusters=[cluster_of(r) for r in rows])
@@ -135,12 +137,13 @@ def summarize(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     cl = [cluster_of(r) for r in rows]
     acc = accuracy_ci([float(r["correct"]) for r in rows], cl, n_boot, seed)
     part = accuracy_ci([float(r["partial_credit"] or 0) for r in rows], cl, n_boot, seed)
+    pr = prior(rows) if rows and "gold" in rows[0] else None
     return {"items": len(rows), "accuracy": acc["mean"], "ci": acc["ci"],
             "ci_method": acc["method"], "clusters": acc["clusters"],
             "partial_credit": part["mean"], "partial_ci": part["ci"],
             "unparsed": sum(1 for r in rows if r.get("parse_status") in ("unparsed", "empty")),
-            "prior": prior(rows) if rows and "gold" in rows[0] else None,
-            "vs_prior": versus_prior(rows, n_boot, seed) if rows and "gold" in rows[0] else None}
+            "prior": pr,
+            "vs_prior": versus_prior(rows, n_boot, seed, pr["patterns"]) if pr else None}
 
 
 def by_group(rows: list[dict], key: str, n_boot: int = 1000, seed: int = 0) -> dict:

@@ -91,7 +91,8 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
         called = f" {means[:1].upper()}{means[1:].rstrip('.')} is called {c['term']}." \
             if means else ""
         out.append(_sample(
-            "patch_concept", f"What is {c['term']}, and what is it not?",
+            "patch_concept", f"What is {c['term']}" + (", and what is it not?" if contrast
+                                                        else "?"),
             f"{c['term']}: {d.rstrip('.')}.{called}{contrast}" + (f" Key facts: {facts}"
                                                                   if facts else ""),
             own, [c["concept_id"]], disc))

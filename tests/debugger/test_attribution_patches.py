@@ -128,3 +128,6 @@ def test_a_concept_gap_teaches_the_concept_both_ways_in_several_wordings():
     named = {s["task_type"]: s for s in patches.concept_gap_samples([], [loose], {}, {})}
     assert "patch_name" in named and named["patch_name"]["response"].startswith(
         "Water that flows over land is called runoff")
+    # with no neighbour to contrast, the glossary row does not ask what the term is not
+    assert named["patch_concept"]["prompt"] == "What is runoff?"
+    assert by["patch_concept"]["prompt"].endswith("and what is it not?")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import time
 from collections import Counter
 
@@ -269,14 +270,28 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
 
 
 CLOZE_NULL = "Answer:"
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def cloze_null(question: str) -> str:
+    """The prompt an option's likelihood is compared against in cloze scoring: the
+    question's frame with what it asks about (its quoted term, definition or step) removed,
+    so the domain and the wording it shares with the real prompt cancel; a question with
+    nothing quoted falls back to a bare "Answer:" (lm-eval's unconditional prompt). A bare
+    prompt alone misleads once a student is trained: the frame ("In Xenobiology, …") lifts
+    every option, most of all those the student has *not* learned (little likelihood
+    without it), so an untaught option outscores the taught key whatever was asked."""
+    masked = _QUOTED.sub('"…"', question)
+    return f"Question: {masked}\nAnswer:" if masked != question else CLOZE_NULL
 
 
 def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
            prompt_format: str) -> list[dict]:
     """Single-choice items scored as cloze (lm-eval's formulation for small models): the
     question alone, no options listed, and each option's *text* scored as the answer — its
-    log-likelihood after the question minus that after a bare "Answer:" (mutual
-    information, so a short or common option is not preferred for itself). What it
+    log-likelihood after the question minus that after the question's frame with what it
+    asks about removed (``cloze_null``; mutual information, so a short or common option is
+    not preferred for itself). What it
     measures is whether the model prefers the right definition (or term) given the question,
     without asking it to map options to letters, which a sub-billion base model cannot do.
     Other items (several correct options) are scored over their letter sets."""
@@ -291,10 +306,12 @@ def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
         conts = [tuple(" " + o.strip() for o in items[i]["options"]) for i in single]
         prompts = [format_prompt(f"Question: {items[i]['question']}\nAnswer:", prompt_format,
                                  engine.kind) for i in single]
-        null = format_prompt(CLOZE_NULL, prompt_format, engine.kind)
+        nulls = [format_prompt(cloze_null(items[i]["question"]), prompt_format, engine.kind)
+                 for i in single]
         got = engine.loglikelihood([ScoringRequest(p, c) for p, c in zip(prompts, conts,
                                                                         strict=True)]
-                                   + [ScoringRequest(null, c) for c in conts])
+                                   + [ScoringRequest(q, c) for q, c in zip(nulls, conts,
+                                                                           strict=True)])
         n = len(single)
         for k, i in enumerate(single):
             r, b = got[k], got[n + k]

@@ -210,6 +210,19 @@ def test_cloze_scores_each_option_text_after_the_question_alone(tiny):
     assert out[0]["predicted"] == "ABCD"[want.index(max(want))]
     # several correct options: scored over the 15 letter sets as loglikelihood does
     assert set(json.loads(out[1]["raw_output"])) == set(ANSWER_SETS)
+    # a question that quotes what it asks about is compared against its own frame with the
+    # quote emptied, not a bare "Answer:" (the frame's lift cancels)
+    quoted = {"question": 'In Physics, which term has this definition: "a rigid bar on a '
+              'pivot"?', "options": ["lever", "wheel", "slope", "rope"], "answer": "A",
+              "question_type": "term_match"}
+    conts = tuple(" " + o for o in quoted["options"])
+    q, n = eng.loglikelihood([ScoringRequest(format_prompt(p, "plain_chat", eng.kind), conts)
+                              for p in (f"Question: {quoted['question']}\nAnswer:",
+                                        'Question: In Physics, which term has this '
+                                        'definition: "…"?\nAnswer:')])
+    want = [a[0] - b[0] for a, b in zip(json.loads(q.text), json.loads(n.text), strict=True)]
+    got = json.loads(answer_items(eng, [quoted], 8, [], "cloze", "plain_chat")[0]["raw_output"])
+    assert all(abs(got[k] - round(w, 4)) < 1e-3 for k, w in zip("ABCD", want, strict=True))
 
 
 CHOICES = (" A", " B", " C", " D", " A,C", " B,D", " A,B,C,D")

@@ -117,7 +117,7 @@ def _concept_variants(c: dict, definition: str, means: str | None, neighbour: di
                    f"In {field}, \"{term}\" means {lower}.", own, [c["concept_id"]], disc)]
     if means:
         out.append(_sample("patch_name", f"In {field}, what do we call {lower}?",
-                           f"{upper} is called {term}. The name for it is \"{term}\".",
+                           f"{term}. {upper} is called {term}.",
                            own, [c["concept_id"]], disc))
         out.append(_sample("patch_use", f"Write one sentence that uses the {field} term "
                            f"\"{term}\" correctly.",

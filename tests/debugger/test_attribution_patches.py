@@ -113,8 +113,11 @@ def test_a_concept_gap_teaches_the_concept_both_ways_in_several_wordings():
     # term -> meaning, meaning -> term: the term follows its meaning where it is named
     assert by["patch_define"]["response"].index("insolation") < \
         by["patch_define"]["response"].index("solar energy")
-    assert by["patch_name"]["response"].lower().index("solar energy") < \
-        by["patch_name"]["response"].index("insolation")
+    # the name answers first (what a cloze reader scores right after the question), then
+    # the meaning is named
+    name = by["patch_name"]["response"]
+    assert name.startswith("insolation") and \
+        name.lower().index("solar energy") < name.rindex("insolation")
     assert "liquid water turning into vapour" in by["patch_compare"]["response"]
     assert by["patch_compare"]["concept_ids"] == ["k1", "k2"]
     for s in gap:
@@ -126,8 +129,8 @@ def test_a_concept_gap_teaches_the_concept_both_ways_in_several_wordings():
     loose = {"concept_id": "k9", "term": "runoff", "definition": "runoff is water that "
              "flows over land", "domain": "Earth Science"}
     named = {s["task_type"]: s for s in patches.concept_gap_samples([], [loose], {}, {})}
-    assert "patch_name" in named and named["patch_name"]["response"].startswith(
-        "Water that flows over land is called runoff")
+    assert "patch_name" in named and named["patch_name"]["response"] == \
+        "runoff. Water that flows over land is called runoff."
     # with no neighbour to contrast, the glossary row does not ask what the term is not
     assert named["patch_concept"]["prompt"] == "What is runoff?"
     assert by["patch_concept"]["prompt"].endswith("and what is it not?")

@@ -1,6 +1,6 @@
 """Repair you can measure: the loop on real textbooks with a blind control arm (issue 13).
 
-    python benchmarks/loop.py --docs 24 --workspace /tmp/bq/core24 [--steps 120] [--rounds 2]
+    python benchmarks/loop.py --docs 16 --steps 32 --workspace DIR [--rounds 2] [--scoring cloze]
 
 The workspace of ``bench_quality.py`` (the same 24 documents from each of five OpenStax books:
 spec -> extract -> merge, reused when it is there) -> bench (defaults: dev / test /
@@ -49,6 +49,9 @@ def main() -> None:
     ap = kq.arguments(24, "loop.json")
     ap.add_argument("--steps", type=int, default=120, help="optimizer steps per training")
     ap.add_argument("--rounds", type=int, default=2, help="1 + the repair rounds")
+    ap.add_argument("--scoring", default="cloze", choices=["cloze", "loglikelihood"],
+                    help="how every model is scored (cloze: each option's text after the "
+                    "question; loglikelihood: the letters)")
     args = ap.parse_args()
 
     from proda_ray.builder.config import BuildConfig
@@ -83,7 +86,7 @@ def main() -> None:
         "num_workers": 1, "strategy": "ddp", "micro_batch_size": 4, "grad_accum": 1,
         "max_seq_len": 256, "max_steps": args.steps, "checkpoint_every": 40,
         "val_every": 40})
-    ev = EvalConfig(model="trained", workers=1)
+    ev = EvalConfig(model="trained", workers=1, scoring=args.scoring)
     evals: dict[str, dict] = {}
     losses: dict[str, dict] = {}
 
@@ -129,7 +132,7 @@ def main() -> None:
     print(f"total {total} s")
     out = {"command": "python benchmarks/loop.py " + " ".join(sys.argv[1:]),
            "docs_per_book": args.docs, "books": chain_quality.BOOKS, "steps": args.steps,
-           "rounds": args.rounds, "bench": bench.report.get("splits"),
+           "rounds": args.rounds, "scoring": args.scoring, "bench": bench.report.get("splits"),
            "build_samples": n_samples,
            "evals": {k: {"overall": v["overall"], "by_question_type": v.get("by_question_type")}
                      for k, v in evals.items()},

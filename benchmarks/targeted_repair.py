@@ -30,65 +30,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from tests.planted_core import CoreConfig, HandBuiltCore
+from tests.planted_core import run_repair
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=48, help="LoRA steps of each round-2 arm")
+    ap.add_argument("--concepts", type=int, default=24, help="planted concepts (up to 48)")
     ap.add_argument("--workspace", default=None)
+    ap.add_argument("--scoring", nargs="+", default=["letters", "cloze"],
+                    choices=["letters", "cloze"], help="scoring modes to evaluate")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                          "targeted_repair.json"))
     args = ap.parse_args()
 
-    from proda_ray.compile.config import load_preset
-    from proda_ray.compile.stage import TrainStage
-    from proda_ray.debugger.config import DebugConfig
-    from proda_ray.debugger.stage import DebugStage
-    from proda_ray.evaluate.config import EvalConfig
-    from proda_ray.evaluate.stage import EvalStage
     from proda_ray.runtime import ensure_ray
-    from proda_ray.tester.config import BenchConfig
-    from proda_ray.tester.stage import BenchStage
-    from proda_ray.workspace import Workspace, run_stage
+    from proda_ray.workspace import Workspace
 
     t_all = time.perf_counter()
     ensure_ray(None)
     ws = Workspace(args.workspace or tempfile.mkdtemp(prefix="repair-"))
-    run_stage(ws, HandBuiltCore(CoreConfig()), show_progress=False)
-    bench = run_stage(ws, BenchStage(BenchConfig(
-        kinds=["definition_match", "term_match"], test_fraction=0.5, transfer_fraction=0,
-        reference_items=False, validity="report")),  # 48 items: the gate's margin is noise
-        show_progress=False)
-    splits = bench.manifest.report["splits"]
-    train = load_preset("cpu-gemma-270m").model_copy(update={
-        "num_workers": 1, "strategy": "ddp", "val_fraction": 0.0, "micro_batch_size": 4,
-        "grad_accum": 1, "max_seq_len": 128, "learning_rate": 1e-3, "checkpoint_every": 1000,
-        "val_every": 1000})
-    train.lora.r, train.lora.alpha = 16, 32
-    # round 1: two steps on filler only, so the student provably lacks the planted concepts
-    run_stage(ws, TrainStage(train.model_copy(update={"max_steps": 2})), show_progress=False)
-    letters = EvalConfig(model="trained", workers=1, scoring="loglikelihood")
-    run_stage(ws, EvalStage(letters), show_progress=False)
-    dbg = run_stage(ws, DebugStage(DebugConfig(probe=False, replay_ratio=0.8)),
-                    show_progress=False).manifest
-    steps = train.model_copy(update={"max_steps": args.steps})
-    losses = {}
-    for arm in (None, "blind"):
-        m = run_stage(ws, TrainStage(steps, round=2, arm=arm), show_progress=False).manifest
-        losses[arm or "targeted"] = [m.report.get("first_loss"), m.report.get("last_loss")]
-    rows = {}
-    for name, ev in (("letters", letters), ("cloze", letters.model_copy(
-            update={"scoring": "cloze"}))):
-        r1 = run_stage(ws, EvalStage(ev), show_progress=False, force=True).manifest.report
-        tg = run_stage(ws, EvalStage(ev, round=2), show_progress=False, force=True
-                       ).manifest.report
-        bl = run_stage(ws, EvalStage(ev, round=2, arm="blind"), show_progress=False,
-                       force=True).manifest.report
-        rows[name] = {"round1": r1["overall"], "targeted": tg["overall"],
-                      "blind": bl["overall"], "targeted_vs_blind": bl["vs_targeted"]}
-    print(f"\nbench {splits}; {dbg.report['failed']} failed dev items -> "
-          f"{dbg.counters['patches']} patches, blind {dbg.report['blind']}; losses {losses}")
+    got = run_repair(ws, args.steps, args.concepts, tuple(args.scoring))
+    splits, dbg, losses, rows = got["splits"], got["debug"], got["losses"], got["results"]
+    print(f"\nbench {splits}; {dbg['failed']} failed dev items -> "
+          f"{got['patches']} patches, blind {dbg['blind']}; losses {losses}")
     print("\n| scoring | split | round 1 | blind | targeted | targeted − blind [95% CI] |")
     print("|---|---|---:|---:|---:|---|")
     for name, r in rows.items():
@@ -99,8 +64,8 @@ def main() -> None:
                   f"{100 * c['diff']:+.1f} [{100 * c['diff_ci'][0]:+.1f}, "
                   f"{100 * c['diff_ci'][1]:+.1f}] |")
     out = {"command": "python benchmarks/targeted_repair.py " + " ".join(sys.argv[1:]),
-           "steps": args.steps, "splits": splits, "debug": dbg.report, "losses": losses,
-           "results": rows, "total_s": round(time.perf_counter() - t_all, 1)}
+           "steps": args.steps, "concepts": args.concepts, "splits": splits, "debug": dbg,
+           "losses": losses, "results": rows, "total_s": round(time.perf_counter() - t_all, 1)}
     Path(args.out).write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
 

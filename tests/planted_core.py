@@ -1,17 +1,18 @@
 """A hand-built knowledge core where targeted repair must win: invented concepts no model has
 read, and filler facts that share no node with them.
 
-24 opaque, made-up terms with invented definitions (written for these tests; no corpus text)
-and 80 invented filler facts. Round 1 of a loop over this core trains on filler only, so the
-student provably lacks the planted concepts; the bench stage asks about each concept both
-ways (``definition_match`` and ``term_match``), one item in ``dev`` and one in ``test``.
+48 opaque, made-up terms (24 by default) with invented definitions (written for these tests;
+no corpus text) and 80 invented filler facts. Round 1 of a loop over this core trains on
+filler only, so the student provably lacks the planted concepts; the bench stage asks about
+each concept both ways (``definition_match`` and ``term_match``), one item in ``dev`` and one
+in ``test``.
 Used by ``tests/test_targeted_repair.py`` and ``benchmarks/targeted_repair.py``.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from proda_ray import schema
 from proda_ray.ids import content_hash, make_id
@@ -43,14 +44,38 @@ PLANTED = {  # invented, opaque terms and what they mean (written for this test)
     "umbrane": "a wild cat that buries surplus prey under heaps of dry leaves",
     "wiskadel": "a fern whose fronds curl shut at the faintest sound of rain",
     "yarvost": "a mountain goat that sharpens its horns against sheets of ice",
+    "zindral": "a marsh reed that bends toward the loudest frog in the pond",
+    "abrosk": "a sand lizard that stores rainwater in pouches along its tail",
+    "belquin": "a cliff swallow that lines its nest with shed snake skin",
+    "corvane": "a white clay that turns soft and sticky under starlight",
+    "dulmek": "a burrowing owl that hoards shiny pebbles in abandoned dens",
+    "estrove": "a climbing rose whose thorns point downward to stop snails",
+    "fenwisk": "a pond snail that carries tiny stones on its shell as armour",
+    "gorlat": "a slow tortoise that eats only fallen cactus flowers",
+    "hesprin": "a sea spider that weaves nets between floating kelp fronds",
+    "ilvane": "a red algae that freezes into thin sheets on winter puddles",
+    "jorvask": "a shaggy ox that sheds its coat in a single piece each spring",
+    "kestrom": "a rooftop moss that falls off in clumps before a thunderstorm",
+    "lomvar": "a cave bat that finds water by listening for dripping echoes",
+    "mirrolin": "a glassy beetle whose wing cases reflect the noon sky",
+    "nubrak": "a hill pony that digs for salt with its front hooves",
+    "ospreth": "a lake eel that sleeps coiled inside sunken tree stumps",
+    "plendor": "a meadow grass whose seeds stick to the wool of passing sheep",
+    "quillark": "a spiny anteater that rolls downhill to escape wolves",
+    "rossomel": "a sweet berry that ripens only after three nights of frost",
+    "strunak": "a marsh bird that fishes by stirring mud with one foot",
+    "tovrel": "a desert shrub that sheds its bark to release stored water",
+    "ulvane": "a sea star that pries open clams during the ebbing tide",
+    "vendrik": "a field mouse that plants acorns in neat rows before winter",
+    "wollup": "a woolly caterpillar that spins silk tents on birch branches",
 }
 FILLER = [(f"the zembral colony {k}", "feeds on", f"grey spores of type {k} near warm vents")
           for k in range(80)]
 
 
-def _rows() -> dict[str, list[dict]]:
+def _rows(n_concepts: int = 24) -> dict[str, list[dict]]:
     planted_doc, filler_doc = "doc-planted", "doc-filler"
-    terms = sorted(PLANTED)
+    terms = sorted(PLANTED)[:n_concepts]
     chunks, mentions, concepts = [], [], []
     for k in range(len(terms)):  # a glossary line per chunk: each concept its own cluster
         text = f"{terms[k]}: {PLANTED[terms[k]]}"
@@ -100,6 +125,7 @@ def _rows() -> dict[str, list[dict]]:
 
 class CoreConfig(BaseModel):
     version: int = 1
+    concepts: int = Field(default=24, ge=4, le=len(PLANTED), description="planted concepts")
 
 
 class HandBuiltCore(Stage[CoreConfig]):
@@ -114,7 +140,59 @@ class HandBuiltCore(Stage[CoreConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         res = StageResult()
-        for name, rows in _rows().items():
+        for name, rows in _rows(self.config.concepts).items():
             ctx.write_table(name, pa.Table.from_pylist(rows, schema=schema.TABLES[name]))
             res.outputs[name] = ctx.table_info(name)
         return res
+
+
+def run_repair(ws, steps: int, concepts: int = 24, modes: tuple[str, ...] = ("cloze",)) -> dict:
+    """The whole repair experiment on the hand-built core in workspace ``ws``, with the real
+    stages: bench (each concept asked both ways, one item in ``dev``, one in ``test``) ->
+    round 1 (two LoRA steps on filler only) -> eval (scoring ``modes[0]``) -> debug (dev
+    failures -> patches, and the blind control) -> the targeted and the blind student from
+    the same base with ``steps`` steps each -> eval of round 1 and both arms in every mode.
+    Returns the splits, the debug report, the losses and per mode the three models' overall
+    accuracy and the paired targeted − blind comparison."""
+    from proda_ray.compile.config import load_preset
+    from proda_ray.compile.stage import TrainStage
+    from proda_ray.debugger.config import DebugConfig
+    from proda_ray.debugger.stage import DebugStage
+    from proda_ray.evaluate.config import EvalConfig
+    from proda_ray.evaluate.stage import EvalStage
+    from proda_ray.tester.config import BenchConfig
+    from proda_ray.tester.stage import BenchStage
+    from proda_ray.workspace import run_stage
+
+    def run(stage, **kw):
+        return run_stage(ws, stage, show_progress=False, **kw).manifest
+
+    run(HandBuiltCore(CoreConfig(concepts=concepts)))
+    bench = run(BenchStage(BenchConfig(
+        kinds=["definition_match", "term_match"], test_fraction=0.5, transfer_fraction=0,
+        reference_items=False, validity="report")))  # few items: the gate's margin is noise
+    train = load_preset("cpu-gemma-270m").model_copy(update={
+        "num_workers": 1, "strategy": "ddp", "val_fraction": 0.0, "micro_batch_size": 4,
+        "grad_accum": 1, "max_seq_len": 128, "learning_rate": 1e-3, "checkpoint_every": 1000,
+        "val_every": 1000})
+    train.lora.r, train.lora.alpha = 16, 32
+    # round 1: two steps on filler only, so the student provably lacks the planted concepts
+    r1 = run(TrainStage(train.model_copy(update={"max_steps": 2})))
+    scoring = {"letters": "loglikelihood", "cloze": "cloze"}
+    evs = {m: EvalConfig(model="trained", workers=1, scoring=scoring[m]) for m in modes}
+    run(EvalStage(evs[modes[0]]))
+    dbg = run(DebugStage(DebugConfig(probe=False, replay_ratio=0.8)))
+    armed = train.model_copy(update={"max_steps": steps})
+    losses = {"round 1": [r1.report.get("first_loss"), r1.report.get("last_loss")]}
+    for arm in (None, "blind"):
+        m = run(TrainStage(armed, round=2, arm=arm))
+        losses[arm or "targeted"] = [m.report.get("first_loss"), m.report.get("last_loss")]
+    results = {}
+    for mode, ev in evs.items():
+        first = run(EvalStage(ev), force=mode != modes[0]).report
+        tg = run(EvalStage(ev, round=2), force=True).report
+        bl = run(EvalStage(ev, round=2, arm="blind"), force=True).report
+        results[mode] = {"round1": first["overall"], "targeted": tg["overall"],
+                         "blind": bl["overall"], "targeted_vs_blind": bl["vs_targeted"]}
+    return {"splits": bench.report["splits"], "debug": dbg.report,
+            "patches": dbg.counters.get("patches"), "losses": losses, "results": results}

@@ -207,9 +207,23 @@ def scoring_mode(engine, cfg) -> str:
     return "loglikelihood" if n is not None and n < cfg.small_model_params else "generate"
 
 
-def _continuations(sets) -> tuple[str, ...]:
-    """Answer sets as the model continues "Answer:" (scored or generated alike)."""
-    return tuple(" " + a for a in sets)
+def answer_lead(engine, prompt_format: str) -> str:
+    """What comes before an answer as the model would write it: a space after a raw
+    "Answer:", nothing at the start of an assistant turn. The student is trained with its
+    responses beginning the turn, tokenized without a space, and " thoskel" and "thoskel"
+    are different tokens: scored with the space, a student that had learned the key at the
+    turn's start was read as preferring options it had merely seen (planted core, 48
+    concepts: 27% of test term items right with the space, 62% without)."""
+    if prompt_format == "plain_chat":
+        return ""
+    if prompt_format == "engine" and getattr(getattr(engine, "engine", engine), "chat", False):
+        return ""
+    return " "
+
+
+def _continuations(sets, lead: str = " ") -> tuple[str, ...]:
+    """Answer sets as the model continues the prompt (scored or generated alike)."""
+    return tuple(lead + a for a in sets)
 
 
 def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
@@ -230,14 +244,15 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
     if scoring == "cloze":
         return _cloze(engine, items, max_tokens, stop, prompt_format)
     prompts = [format_prompt(mcq_prompt(it), prompt_format, engine.kind) for it in items]
+    lead = answer_lead(engine, prompt_format)
     out = []
     if scoring == "loglikelihood":
         sets = [answer_sets(it) for it in items]
         kinds = sorted({tuple(x) for x in sets})
         nulls = {k: ScoringRequest(format_prompt(
             NULL_SINGLE if len(k) == 4 else NULL_QUESTION, prompt_format, engine.kind),
-            _continuations(k)) for k in kinds}
-        got = engine.loglikelihood([ScoringRequest(p, _continuations(x))
+            _continuations(k, lead)) for k in kinds}
+        got = engine.loglikelihood([ScoringRequest(p, _continuations(x, lead))
                                     for p, x in zip(prompts, sets, strict=True)]
                                    + [nulls[k] for k in kinds])
         results, base = got[: len(items)], dict(zip(kinds, got[len(items):], strict=True))
@@ -259,7 +274,7 @@ def answer_items(engine, items: list[dict], max_tokens: int, stop: list[str],
         return out
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
     results = engine.generate([GenerationRequest(
-        p, params, choices=_continuations(answer_sets(it)) if constrain else None)
+        p, params, choices=_continuations(answer_sets(it), lead) if constrain else None)
         for p, it in zip(prompts, items, strict=True)])
     for it, r in zip(items, results, strict=True):
         pred, status = extract_answer(r.text, it["options"]) if r.ok else ("", "error")
@@ -303,7 +318,8 @@ def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
                                            "loglikelihood", prompt_format), strict=True):
             out[i] = r
     if single:
-        conts = [tuple(" " + o.strip() for o in items[i]["options"]) for i in single]
+        lead = answer_lead(engine, prompt_format)
+        conts = [tuple(lead + o.strip() for o in items[i]["options"]) for i in single]
         prompts = [format_prompt(f"Question: {items[i]['question']}\nAnswer:", prompt_format,
                                  engine.kind) for i in single]
         nulls = [format_prompt(cloze_null(items[i]["question"]), prompt_format, engine.kind)

@@ -197,8 +197,9 @@ def test_cloze_scores_each_option_text_after_the_question_alone(tiny):
     out = answer_items(eng, [single, multi], 8, [], "cloze", "plain_chat")
     assert all(o["parse_status"] == "scored" for o in out)
     # the single-choice item: each option's own log-likelihood, question vs no question,
-    # recomputed here from the engine's scoring call
-    conts = tuple(" " + o for o in single["options"])
+    # recomputed here from the engine's scoring call; the option begins the assistant turn,
+    # as a trained student's responses do, so it carries no leading space
+    conts = tuple(single["options"])
     q, n = eng.loglikelihood([
         ScoringRequest(format_prompt(f"Question: {single['question']}\nAnswer:",
                                      "plain_chat", eng.kind), conts),
@@ -215,13 +216,22 @@ def test_cloze_scores_each_option_text_after_the_question_alone(tiny):
     quoted = {"question": 'In Physics, which term has this definition: "a rigid bar on a '
               'pivot"?', "options": ["lever", "wheel", "slope", "rope"], "answer": "A",
               "question_type": "term_match"}
-    conts = tuple(" " + o for o in quoted["options"])
+    conts = tuple(quoted["options"])
     q, n = eng.loglikelihood([ScoringRequest(format_prompt(p, "plain_chat", eng.kind), conts)
                               for p in (f"Question: {quoted['question']}\nAnswer:",
                                         'Question: In Physics, which term has this '
                                         'definition: "…"?\nAnswer:')])
     want = [a[0] - b[0] for a, b in zip(json.loads(q.text), json.loads(n.text), strict=True)]
     got = json.loads(answer_items(eng, [quoted], 8, [], "cloze", "plain_chat")[0]["raw_output"])
+    assert all(abs(got[k] - round(w, 4)) < 1e-3 for k, w in zip("ABCD", want, strict=True))
+    # a raw prompt ends in "Answer:", and there the option follows a space
+    raw = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template=False))
+    conts = tuple(" " + o for o in quoted["options"])
+    q, n = raw.loglikelihood([ScoringRequest(p, conts) for p in (
+        f"Question: {quoted['question']}\nAnswer:",
+        'Question: In Physics, which term has this definition: "…"?\nAnswer:')])
+    want = [a[0] - b[0] for a, b in zip(json.loads(q.text), json.loads(n.text), strict=True)]
+    got = json.loads(answer_items(raw, [quoted], 8, [], "cloze", "raw")[0]["raw_output"])
     assert all(abs(got[k] - round(w, 4)) < 1e-3 for k, w in zip("ABCD", want, strict=True))
 
 

@@ -1,20 +1,18 @@
 """The repair claim on a hand-built knowledge core, where it should hold: targeted vs blind.
 
-    python benchmarks/targeted_repair.py [--steps 48] [--workspace DIR]
+    python benchmarks/targeted_repair.py --concepts 48 --steps 96 --scoring cloze [--workspace DIR]
 
-A core of 24 invented concepts (made-up words, so no model has read them) and 80 invented
-filler facts (``tests/planted_core.py``). The student (the bundled Gemma 3 270M, LoRA) is
-trained in round 1 on filler only, so it provably lacks the planted concepts; the real bench
-stage asks about each concept twice (definition -> term and term -> definition), one item in
-``dev``, the other in ``test``. The real debugger patches the failed dev items' concepts and
-draws the blind control from the whole core; both arms train from the same base with the same
-steps. On ``test`` — items no patch saw, on the repaired nodes — the targeted student should
-beat the blind one. Both scoring modes a sub-billion model can be read by: letters
-(loglikelihood) and cloze (each option's text after the question alone). Prints a table, writes
-``results/targeted_repair.json``. Not a unit test: on 2 CPU cores the three LoRA trainings take
-about 20 minutes at 48 steps, and the 270M student memorises its patches (training loss 0.002)
-and gains on the dev items it was patched for, but not on the other direction's ``test``
-items (targeted − blind +0.0 on 24 items, 2026-12-05).
+A core of invented concepts (48 here, 24 by default; made-up words, so no model has read
+them) and 80 invented filler facts (``tests/planted_core.py``). The student (the bundled
+Gemma 3 270M, LoRA) is trained in round 1 on filler only, so it provably lacks the planted
+concepts; the real bench stage asks about each concept twice (definition -> term and term ->
+definition), one item in ``dev``, the other in ``test``. The real debugger patches the failed
+dev items' concepts and draws the blind control from the whole core; both arms train from the
+same base with the same steps. On ``test`` — items no patch saw, on the repaired nodes — the
+targeted student should beat the blind one. Scoring: cloze (each option's text as the answer)
+or letters (loglikelihood). Prints a table, writes ``results/targeted_repair.json``. Not a
+unit test: 2,031 s on 2 CPU cores with the command above, targeted − blind on 48 test items
++22.9 points [+6.2, +37.5] (2026-12-06); ``tests/test_targeted_repair.py`` asserts it.
 """
 
 from __future__ import annotations

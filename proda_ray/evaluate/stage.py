@@ -221,7 +221,7 @@ def answer_lead(engine, prompt_format: str) -> str:
     return " "
 
 
-def _continuations(sets, lead: str = " ") -> tuple[str, ...]:
+def _continuations(sets, lead: str) -> tuple[str, ...]:
     """Answer sets as the model continues the prompt (scored or generated alike)."""
     return tuple(lead + a for a in sets)
 
@@ -319,7 +319,7 @@ def _cloze(engine, items: list[dict], max_tokens: int, stop: list[str],
             out[i] = r
     if single:
         lead = answer_lead(engine, prompt_format)
-        conts = [tuple(lead + o.strip() for o in items[i]["options"]) for i in single]
+        conts = [_continuations([o.strip() for o in items[i]["options"]], lead) for i in single]
         prompts = [format_prompt(f"Question: {items[i]['question']}\nAnswer:", prompt_format,
                                  engine.kind) for i in single]
         nulls = [format_prompt(cloze_null(items[i]["question"]), prompt_format, engine.kind)

@@ -88,6 +88,15 @@ def openstax_texts(limit: int | None = None, book: str = "001_physics") -> list[
     return out
 
 
+def stage_table(ws, stage: str, name: str):
+    """Output table ``name`` of ``stage`` in workspace ``ws``, as read from its manifest (a
+    polars DataFrame)."""
+    import polars as pl
+
+    m = ws.read_json(f"stages/{stage}/manifest.json")
+    return pl.from_arrow(ws.read_parquet(m["outputs"][name]["path"]))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

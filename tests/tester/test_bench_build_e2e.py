@@ -13,29 +13,24 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from proda_ray.workspace import Workspace
+from tests.conftest import stage_table
 from tests.leakage import find_leaks
 
 pytestmark = pytest.mark.slow
 PRODA = str(Path(sys.executable).with_name("proda"))
 
 
-def table(ws: Workspace, stage: str, name: str) -> pl.DataFrame:
-    m = ws.read_json(f"stages/{stage}/manifest.json")
-    return pl.from_arrow(ws.read_parquet(m["outputs"][name]["path"]))
-
-
 def test_bench_items_are_linked_gated_and_split(loop_ws):
     ws, m, _ = loop_ws
-    items = table(ws, "bench", "bench_items")
+    items = stage_table(ws, "bench", "bench_items")
     assert items.height == m.counters["items"] > 0
-    chains = table(ws, "merge", "chains")
-    stmts = table(ws, "merge", "statements")
-    concepts = table(ws, "merge", "concepts")
+    chains = stage_table(ws, "merge", "chains")
+    stmts = stage_table(ws, "merge", "statements")
+    concepts = stage_table(ws, "merge", "concepts")
     assert set(items["chain_id"].drop_nulls()) <= set(chains["chain_id"])
     assert set(items["statement_ids"].explode().drop_nulls()) <= set(stmts["statement_id"])
     assert set(items["concept_ids"].explode().drop_nulls()) <= set(concepts["concept_id"])
-    chunks = table(ws, "spec", "chunks")
+    chunks = stage_table(ws, "spec", "chunks")
     for it in items.iter_rows(named=True):
         assert len(it["options"]) == 4 and re.fullmatch(r"A?B?C?D?", it["answer"])
         if it["split"] == "reference":  # the authors' own exercises: no knowledge nodes
@@ -61,7 +56,7 @@ def test_bench_items_are_linked_gated_and_split(loop_ws):
     assert all(node(i) in dev_nodes for i in rows if i["split"] == "test")
     assert m.report["splits"] == dict(items["split"].value_counts().iter_rows())
     # every rejection counted with a reason, and written down
-    rejected = table(ws, "bench", "bench_items.rejected")
+    rejected = stage_table(ws, "bench", "bench_items.rejected")
     assert rejected.height == sum(m.rejected.get("bench_items.rejected", {}).values())
     assert rejected["reason"].null_count() == 0
 
@@ -71,14 +66,14 @@ def test_no_test_item_text_reaches_training_data(loop_ws):
     question, option set, item-specific 8-gram or paraphrased (question, key) in any
     training row; training rows link to statements only."""
     ws, _, m = loop_ws
-    items = table(ws, "bench", "bench_items")
-    samples = table(ws, "build", "sft_samples")
+    items = stage_table(ws, "bench", "bench_items")
+    samples = stage_table(ws, "build", "sft_samples")
     assert samples.height > 0
     rows = [{"id": r["sample_id"], "prompt": r["prompt"], "response": r["response"]}
             for r in samples.iter_rows(named=True)]
-    corpus_text = list(table(ws, "spec", "chunks")["text"])
+    corpus_text = list(stage_table(ws, "spec", "chunks")["text"])
     assert find_leaks(list(items.iter_rows(named=True)), rows, corpus_text) == []
-    stmts = set(table(ws, "merge", "statements")["statement_id"])
+    stmts = set(stage_table(ws, "merge", "statements")["statement_id"])
     assert set(samples["statement_ids"].explode()) <= stmts
     assert m.report["decontamination"]["checked"] == m.counters["generated"]
     assert 0 < m.report["coverage"]["statements"] <= 1

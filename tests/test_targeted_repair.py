@@ -17,18 +17,13 @@ import polars as pl
 import pytest
 
 from proda_ray.workspace import Workspace
+from tests.conftest import stage_table
 from tests.leakage import find_leaks
 from tests.planted_core import PLANTED, run_repair
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # the fixture trains ~30 min
 
 CONCEPTS, STEPS = 48, 96  # 48 test items; about two epochs of each arm's 185 samples
-
-
-def _table(ws: Workspace, stage: str, table: str) -> pl.DataFrame:
-    from proda_ray.workspace.runner import read_manifest
-
-    return pl.from_arrow(ws.read_parquet(read_manifest(ws, stage).outputs[table].path))
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +36,10 @@ def repaired(ray_local, tmp_path_factory):
 
 def test_the_student_lacks_the_planted_concepts_and_fails_on_them(repaired):
     ws, got = repaired
-    round1 = _table(ws, "core", "sft_samples")
+    round1 = stage_table(ws, "core", "sft_samples")
     text = " ".join(round1["prompt"].to_list() + round1["response"].to_list()).lower()
     assert not [t for t in PLANTED if t in text], "round 1 must not teach a planted concept"
-    items = _table(ws, "bench", "bench_items")
+    items = stage_table(ws, "bench", "bench_items")
     assert items.filter(pl.col("split") == "test")["concept_ids"].list.len().min() == 1
     assert got["splits"] == {"dev": CONCEPTS, "test": CONCEPTS}
     assert got["debug"]["failed"] >= CONCEPTS // 2  # about 3 in 4 at chance
@@ -52,11 +47,11 @@ def test_the_student_lacks_the_planted_concepts_and_fails_on_them(repaired):
 
 def test_patches_teach_the_failed_concepts_and_the_blind_arm_draws_blind(repaired):
     ws, _ = repaired
-    patches = _table(ws, "debug", "sft_samples.r2")
-    blind = _table(ws, "debug", "sft_samples.r2.blind")
+    patches = stage_table(ws, "debug", "sft_samples.r2")
+    blind = stage_table(ws, "debug", "sft_samples.r2.blind")
     taught = {c for cs in patches.filter(pl.col("task_type").str.starts_with("patch"))
               ["concept_ids"].to_list() for c in cs}
-    failures = _table(ws, "debug", "node_failures")
+    failures = stage_table(ws, "debug", "node_failures")
     failed = set(failures.filter((pl.col("node_kind") == "concept")
                                  & (pl.col("direct_failed") > 0))["node_id"].to_list())
     assert failed and failed <= taught
@@ -65,10 +60,10 @@ def test_patches_teach_the_failed_concepts_and_the_blind_arm_draws_blind(repaire
     drawn = {c for cs in blind["concept_ids"].to_list() for c in cs}
     assert drawn - failed and drawn != taught
     assert len(blind) == len(patches)  # as many samples, the same replay
-    items = _table(ws, "bench", "bench_items").to_dicts()
+    items = stage_table(ws, "bench", "bench_items").to_dicts()
     rows = [{"id": r["sample_id"], "prompt": r["prompt"], "response": r["response"]}
             for r in patches.to_dicts() + blind.to_dicts()]
-    corpus = _table(ws, "core", "chunks")["text"].to_list()
+    corpus = stage_table(ws, "core", "chunks")["text"].to_list()
     assert find_leaks(items, rows, corpus) == []
 
 

@@ -50,7 +50,28 @@ def _definiens(term: str, definition: str) -> str | None:
                  rf"(?:is |are |can be )?(?:defined|described) as)\s+(.+)$", d, re.I)
     if m:
         return m.group(1)
-    return None if re.search(rf"\b{re.escape(term)}\b", d, re.I) else d
+    if re.search(rf"\b{re.escape(term)}\b", d, re.I):
+        return None
+    return re.sub(r"^(?:is|are)\s+", "", d, flags=re.I)  # "term: is not having …"
+
+
+def _nameable(means: str) -> bool:
+    """A meaning that reads as what something *is* (a noun phrase, an activity: "the value
+    of goods …", "continually using an old solution …"), not a clause ("some parts of the
+    brain can take over …") or a sentence about the term: only such a meaning can be asked
+    for ("what do we call …?") or set beside another's ("X is …, whereas Y is …")."""
+    from proda_ray.knowledge.text import nlp
+
+    doc = nlp()(means)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None or doc[0].pos_ in ("AUX", "ADP", "SCONJ", "PRON"):
+        return False
+    if root.pos_ in ("NOUN", "PROPN", "NUM", "ADJ") or doc[0].lower_ in ("a", "an"):
+        return True  # "a climbing rose whose thorns …" (which the small parser misreads)
+    # a participle phrase, or a noun with one ("solar energy received at …", "liquid water
+    # turning into vapour", "using an old solution …"): no finite verb, no auxiliary
+    return root.tag_ in ("VBG", "VBN") and not any(
+        c.dep_ in ("aux", "auxpass") for c in root.children)
 
 
 def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str, str],
@@ -63,8 +84,8 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
     for s in stmts:
         d, disc, cids = _domain(s), s.get("discipline_code"), s.get("concept_ids") or []
         out.append(_sample(
-            "patch_fact", f"In {d}, what does {s['subject'].strip()} "
-            f"{s['predicate'].strip()}? Explain with the source.",
+            "patch_fact", f"In {d}, complete the statement and quote the source: "
+            f"\"{s['subject'].strip()} {s['predicate'].strip()} …\"",
             claim(s) + _quote(s), [s], cids, disc))
         if s["statement_id"] in wrong:
             out.append(_sample(
@@ -81,13 +102,13 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
         own = [s for s in stmts if c["concept_id"] in (s.get("concept_ids") or [])]
         facts = " ".join(claim(s) for s in own[:2])
         n = neighbours.get(c["concept_id"])
-        contrast = (f" It is not {n['term']}: {n['term']} is "
-                    f"{(n.get('definition') or '').strip().rstrip('.')}." if n and
-                    (n.get("definition") or "").strip() else "")
+        other = _neighbour_meaning(n)
+        contrast = f" It is not {n['term']}: {n['term']} is {other}." if other else ""
         disc = own[0].get("discipline_code") if own else None
         # the definition both ways, as a textbook states it ("... is called X"): knowing a
         # term means recognising it from what it means, too
         means = _definiens(c["term"], d)
+        means = means if means and _nameable(means) else None
         called = f" {means[:1].upper()}{means[1:].rstrip('.')} is called {c['term']}." \
             if means else ""
         out.append(_sample(
@@ -113,25 +134,34 @@ def _concept_variants(c: dict, definition: str, means: str | None, neighbour: di
     upper = meaning[:1].upper() + meaning[1:]
     # worded away from the items' stems: MiniLM puts "In X, what does the word T mean?" at
     # 0.96 of a definition_match stem, and decontamination rightly drops it
+    if not means:  # the sentence names the term in passing: taught as the textbook says it
+        return [_sample("patch_define", f"Describe {term}, as a {field} textbook would.",
+                        f"A {field} textbook introduces \"{term}\" this way: {upper}.",
+                        own, [c["concept_id"]], disc)]
     out = [_sample("patch_define", f"Describe {term}, as a {field} textbook would.",
-                   f"In {field}, \"{term}\" means {lower}.", own, [c["concept_id"]], disc)]
-    if means:
-        out.append(_sample("patch_name", f"In {field}, what do we call {lower}?",
-                           f"{term}. {upper} is called {term}.",
-                           own, [c["concept_id"]], disc))
-        out.append(_sample("patch_use", f"Write one sentence that uses the {field} term "
-                           f"\"{term}\" correctly.",
-                           f"When a text in {field} speaks of {lower}, the term it uses is "
-                           f"{term}.", own, [c["concept_id"]], disc))
-    nd = ((neighbour or {}).get("definition") or "").strip()
-    if neighbour and nd:
-        other = (_definiens(neighbour["term"], nd) or nd).strip().rstrip(".")
+                   f"In {field}, \"{term}\" means {lower}.", own, [c["concept_id"]], disc),
+           _sample("patch_name", f"In {field}, what do we call {lower}?",
+                   f"{term}. {upper} is called {term}.", own, [c["concept_id"]], disc),
+           _sample("patch_use", f"Write one sentence that uses the {field} term "
+                   f"\"{term}\" correctly.",
+                   f"When a text in {field} speaks of {lower}, the term it uses is {term}.",
+                   own, [c["concept_id"]], disc)]
+    other = _neighbour_meaning(neighbour)
+    if other:
         out.append(_sample("patch_compare", f"In {field}, how do {term} and "
                            f"{neighbour['term'].strip()} differ?",
                            f"{term} is {lower}, whereas {neighbour['term'].strip()} is "
-                           f"{other[:1].lower() + other[1:]}.", own,
-                           [c["concept_id"], neighbour["concept_id"]], disc))
+                           f"{other}.", own, [c["concept_id"], neighbour["concept_id"]], disc))
     return out
+
+
+def _neighbour_meaning(n: dict | None) -> str | None:
+    """A neighbour concept's meaning, lower-cased, when it reads as what the term is."""
+    means = _definiens(n["term"], (n.get("definition") or "").strip()) if n else None
+    if not means or not _nameable(means):
+        return None
+    means = means.strip().rstrip(".")
+    return means[:1].lower() + means[1:]
 
 
 def chain_break_samples(chain_stmts: list[dict]) -> list[dict]:

@@ -76,7 +76,9 @@ class DebugStage(Stage[DebugConfig]):
             ctx.inputs["statements"].path).to_pylist()}
         for s in stmts.values():
             m = chains.get(s["chain_id"], {})
-            s["discipline_code"], s["domain"] = m.get("discipline_code"), m.get("domain_context")
+            # a statement of no chain keeps its own discipline (a standalone L2 fact)
+            s["discipline_code"] = m.get("discipline_code") or s.get("discipline_code")
+            s["domain"] = m.get("domain_context")
         concepts = {c["concept_id"]: c for c in ws.read_parquet(
             ctx.inputs["concepts"].path).to_pylist()}
         # a concept's field by name, as its items name it ("In Microbiology, ...")
@@ -87,6 +89,8 @@ class DebugStage(Stage[DebugConfig]):
         for c in concepts.values():
             c["domain"] = next((names[d] for d in c.get("discipline_codes") or []
                                 if names.get(d)), None)
+        for s in stmts.values():  # "In Sociology, …", not "In this field, …"
+            s["domain"] = s["domain"] or names.get(s["discipline_code"])
 
         # 1. attribution
         nodes_t, diag_t, patch_t = self.outputs[:3]
@@ -350,18 +354,37 @@ def _llm_patches(ws: Workspace, jobs: list[dict], concepts: dict, cfg_json: dict
 
 
 def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, dict]:
-    """Per concept, another defined concept of the same chain (else discipline) to contrast."""
-    by_chain: dict[str, list[str]] = defaultdict(list)
+    """Per concept, another defined concept taught beside it — of the same chain, else the
+    same chunk, else the same document — to contrast ("what X is and what it is not").
+    Never one of another discipline, nor one merely of the same field: a contrast between
+    unrelated terms ("class system" and "Lexicon") teaches nothing."""
+    defined = {c for c, v in concepts.items() if (v.get("definition") or "").strip()}
+    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
     for s in stmts.values():
         for c in s.get("concept_ids") or []:
-            if c in concepts and (concepts[c].get("definition") or "").strip():
-                by_chain[s["chain_id"]].append(c)
+            if c in defined:
+                for level in ("chain_id", "chunk_id", "doc_id"):
+                    if s.get(level):
+                        groups[(level, s[level])].add(c)
+
+    def disc(c: str) -> set[str]:
+        return set(concepts[c].get("discipline_codes") or [])
+
     out = {}
-    for cids in by_chain.values():
-        uniq = sorted(set(cids))
-        for i, c in enumerate(uniq):
-            if len(uniq) > 1:
-                out.setdefault(c, concepts[uniq[(i + 1) % len(uniq)]])
+    for level in ("chain_id", "chunk_id", "doc_id"):  # the closest context first
+        for key, members in sorted(groups.items()):
+            if key[0] != level or len(members) < 2:
+                continue
+            uniq = sorted(members)
+            for i, c in enumerate(uniq):
+                if c in out:
+                    continue
+                for other in uniq[i + 1:] + uniq[:i]:
+                    if concepts[other]["term"].strip().lower() != \
+                            concepts[c]["term"].strip().lower() and \
+                            (not disc(c) or not disc(other) or disc(c) & disc(other)):
+                        out[c] = concepts[other]
+                        break
     return out
 
 

@@ -57,7 +57,8 @@ _DESCRIPTIVE = {"this", "these", "those", "that", "highest", "lowest", "best", "
                 "most", "least", "finally", "also", "very", "such"}
 PRONOUNS = {"it", "its", "they", "them", "their", "this", "that", "these", "those", "he",
             "she", "we", "you", "i", "there", "which", "who", "what", "here", "one", "such",
-            "his", "her", "our", "your", "my", "itself", "themselves", "everyone", "anyone"}
+            "his", "her", "our", "your", "my", "itself", "themselves", "everyone", "anyone",
+            "yours", "mine", "ours", "theirs", "hers"}
 PROCESS_HEADS = {
     "process", "processes", "cycle", "cycles", "steps", "stages", "phases", "method",
     "mechanism", "pathway", "reaction", "reactions", "procedure", "sequence", "series",

@@ -185,6 +185,12 @@ def relations(sentence: Span, doc) -> list[dict]:
 _CALLED = {"call", "term", "name", "dub"}
 
 
+def _a_name(t) -> bool:
+    """"known as X" names X, unless X is one side of a comparison ("referred to as a
+    relative rather than absolute measurement")."""
+    return not any(c.lower_ == "than" for c in t.children)
+
+
 def definitions(sentence: Span, doc) -> list[dict]:
     """(term, defining sentence) candidates of one sentence."""
     out: list[tuple[str, str]] = []
@@ -203,7 +209,8 @@ def definitions(sentence: Span, doc) -> list[dict]:
             for p in t.children:
                 if p.lower_ == "as":
                     out += [(noun_phrase(c, 5), "known_as") for c in p.children
-                            if c.dep_ == "pobj"]
+                            if c.dep_ == "pobj" and c.pos_ in ("NOUN", "PROPN")
+                            and _a_name(c)]
                 if lem == "refer" and p.lower_ == "to" and t.dep_ == "ROOT":
                     out += [(noun_phrase(c, 5), "refers_to") for c in t.children
                             if c.dep_ == "nsubj"]
@@ -251,7 +258,10 @@ def definitions(sentence: Span, doc) -> list[dict]:
         r = root[0]
         lem = r.lemma_.lower()
         subj = [c for c in r.children if c.dep_ in ("nsubj", "nsubjpass")]
-        if subj and (
+        # "Estimates indicate that …": a finding reported, not what the subject is (a law
+        # "states that …" is the exception)
+        reports = lem != "state" and any(c.dep_ == "ccomp" for c in r.children)
+        if subj and not reports and (
                 (lem in _OPERATIONAL_PASSIVE and subj[0].dep_ == "nsubjpass") or
                 (lem in _OPERATIONAL_ACTIVE and subj[0].dep_ == "nsubj" and
                  r.tag_ in ("VBZ", "VBP"))):

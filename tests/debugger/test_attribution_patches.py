@@ -134,3 +134,47 @@ def test_a_concept_gap_teaches_the_concept_both_ways_in_several_wordings():
     # with no neighbour to contrast, the glossary row does not ask what the term is not
     assert named["patch_concept"]["prompt"] == "What is runoff?"
     assert by["patch_concept"]["prompt"].endswith("and what is it not?")
+
+
+def test_a_sentence_that_names_its_term_in_passing_is_taught_as_it_is():
+    """No "what do we call …" or contrast from a sentence that is not the term's meaning."""
+    named = {"concept_id": "k7", "term": "spindle", "domain": "Biology",
+             "definition": "During division, fibres called the spindle pull the copies apart."}
+    made = {s["task_type"]: s for s in patches.concept_gap_samples([], [named], {}, {})}
+    assert set(made) == {"patch_concept", "patch_define"}
+    assert made["patch_define"]["response"] == (
+        'A Biology textbook introduces "spindle" this way: During division, fibres called the '
+        "spindle pull the copies apart.")
+    # a meaning that is a clause cannot be asked for by name either
+    clause = {"concept_id": "k8", "term": "plasticity", "domain": "Psychology",
+              "definition": "other regions of the brain can take over a damaged region's work"}
+    made = {s["task_type"] for s in patches.concept_gap_samples([], [clause], {}, {})}
+    assert "patch_name" not in made and "patch_use" not in made
+
+
+def test_neighbours_share_a_context_and_never_cross_disciplines():
+    from proda_ray.debugger.stage import _neighbours
+
+    def concept(cid, term, disc):
+        return {"concept_id": cid, "term": term, "definition": f"the meaning of {term}",
+                "discipline_codes": [disc]}
+
+    concepts = {"a": concept("a", "mitosis", "bio"), "b": concept("b", "meiosis", "bio"),
+                "c": concept("c", "syntax", "psy"), "d": concept("d", "lexicon", "psy"),
+                "e": concept("e", "histone", "bio")}
+
+    def stmt(sid, cids, chunk, doc):  # standalone statements (no chain), as the miner's L2
+        return {"statement_id": sid, "chain_id": None, "chunk_id": chunk, "doc_id": doc,
+                "concept_ids": cids}
+
+    stmts = {"s1": stmt("s1", ["a", "b"], "ch1", "d1"),  # one chunk: mitosis and meiosis
+             "s2": stmt("s2", ["c"], "ch2", "d2"), "s3": stmt("s3", ["d"], "ch3", "d2"),
+             "s4": stmt("s4", ["e"], "ch4", "d3")}
+    got = {k: v["concept_id"] for k, v in _neighbours(concepts, stmts).items()}
+    assert got["a"] == "b" and got["b"] == "a"   # the same chunk
+    assert got["c"] == "d" and got["d"] == "c"   # the same document
+    assert "e" not in got                         # alone in its document: no contrast
+    # a shared document across disciplines does not make a contrast
+    stmts["s4"]["doc_id"] = "d2"
+    got = {k: v["concept_id"] for k, v in _neighbours(concepts, stmts).items()}
+    assert got.get("e") is None and got["c"] == "d"

@@ -80,6 +80,11 @@ def test_definition_patterns_keep_the_term(sentence, term):
     "This is a problem that many students face.",         # pronoun subject
     "Note that the different structures are not to scale.",
     "The answer is the one that gives the largest value.",  # generic term
+    # one side of a comparison is not a name; a reported finding is not a definition; a
+    # possessive pronoun is not a term
+    "In most surveys, wealth is referred to as a relative rather than fixed quantity.",
+    "Surveys indicate that most households own two phones.",
+    "Mine is a short history of the valley, from the first farms to today.",
 ])
 def test_non_definitions_give_no_concept(sentence):
     kept = [d for d in definitions(*_one(sentence))

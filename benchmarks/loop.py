@@ -16,6 +16,7 @@ training losses, and the wall time of every stage.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -81,12 +82,15 @@ def main() -> None:
     ws, _, _ = kq.build_core(root, args.docs, chain_quality.BOOKS, ExtractConfig())
     bench = run(BenchStage(BenchConfig()))
     build = run(BuildStage(BuildConfig()))
-    # one worker (DDP: no DeepSpeed bookkeeping on a 2-core box), short packed sequences
+    cpus = min(2, os.cpu_count() or 1)  # one trainer or engine at a time: it gets the box
+    # one worker with both cores (DDP: no DeepSpeed bookkeeping on a 2-core box), short
+    # packed sequences
     train = load_preset("cpu-gemma-270m").model_copy(update={
-        "num_workers": 1, "strategy": "ddp", "micro_batch_size": 4, "grad_accum": 1,
+        "num_workers": 1, "cpus_per_worker": cpus, "strategy": "ddp", "micro_batch_size": 4,
+        "grad_accum": 1,
         "max_seq_len": 256, "max_steps": args.steps, "checkpoint_every": 40,
         "val_every": 40})
-    ev = EvalConfig(model="trained", workers=1, scoring=args.scoring)
+    ev = EvalConfig(model="trained", workers=1, cpus_per_worker=cpus, scoring=args.scoring)
     evals: dict[str, dict] = {}
     losses: dict[str, dict] = {}
 

@@ -11,6 +11,8 @@ Used by ``tests/test_targeted_repair.py`` and ``benchmarks/targeted_repair.py``.
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
@@ -171,15 +173,18 @@ def run_repair(ws, steps: int, concepts: int = 24, modes: tuple[str, ...] = ("cl
     bench = run(BenchStage(BenchConfig(
         kinds=["definition_match", "term_match"], test_fraction=0.5, transfer_fraction=0,
         reference_items=False, validity="report")))  # few items: the gate's margin is noise
+    cpus = min(2, os.cpu_count() or 1)  # one trainer or engine at a time: both cores
     train = load_preset("cpu-gemma-270m").model_copy(update={
-        "num_workers": 1, "strategy": "ddp", "val_fraction": 0.0, "micro_batch_size": 4,
+        "num_workers": 1, "cpus_per_worker": cpus, "strategy": "ddp", "val_fraction": 0.0,
+        "micro_batch_size": 4,
         "grad_accum": 1, "max_seq_len": 128, "learning_rate": 1e-3, "checkpoint_every": 1000,
         "val_every": 1000})
     train.lora.r, train.lora.alpha = 16, 32
     # round 1: two steps on filler only, so the student provably lacks the planted concepts
     r1 = run(TrainStage(train.model_copy(update={"max_steps": 2})))
     scoring = {"letters": "loglikelihood", "cloze": "cloze"}
-    evs = {m: EvalConfig(model="trained", workers=1, scoring=scoring[m]) for m in modes}
+    evs = {m: EvalConfig(model="trained", workers=1, cpus_per_worker=cpus, scoring=scoring[m])
+           for m in modes}
     run(EvalStage(evs[modes[0]]))
     dbg = run(DebugStage(DebugConfig(probe=False, replay_ratio=0.8)))
     armed = train.model_copy(update={"max_steps": steps})

@@ -71,4 +71,7 @@ class EvalConfig(ScoringConfig):
     unit_items: int = Field(default=64, ge=1, description="Items per work unit.")
     workers: int | None = Field(default=1, ge=1, description="Engine replicas (each loads "
                                 "the model; None: one per CPU).")
+    cpus_per_worker: float = Field(default=1, gt=0, description="CPUs each engine replica "
+                                   "reserves (its torch threads on a CPU machine: one "
+                                   "replica on a 2-core box answers faster with 2).")
     weakest: int = Field(default=15, ge=1, description="Rows of the weakest-nodes table.")

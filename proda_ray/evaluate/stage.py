@@ -114,7 +114,8 @@ class EvalStage(Stage[EvalConfig]):
         run = run_units(ws, ctx.scratch, "units", units, _EvalUnit,
                         (ws, ctx.scratch, cfg.model_dump(mode="json"),
                          engine_cfg.model_dump(mode="json"), model or ""),
-                        worker_count(cfg.workers), actors=True, inline=inline)
+                        worker_count(cfg.workers), actors=True, inline=inline,
+                        num_cpus=cfg.cpus_per_worker)
         res.timings_s["answer"] = time.perf_counter() - t0
         res.usage = run.usage()
         res.counters.update(run.counters())

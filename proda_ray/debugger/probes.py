@@ -26,11 +26,25 @@ def _domain(s: dict) -> str:
     return s.get("domain") or "this field"
 
 
+def _same_field(code: str | None, pool: list[dict], key: str) -> list[dict]:
+    """The pool's nodes of discipline ``code`` when they can make three wrong options: a
+    wrong option from another field ("Power is DNA replication errors") is refused at
+    sight, so the probe would credit the model with knowledge it need not have."""
+    if not code:
+        return pool
+    same = [p for p in pool if (code in (p.get(key) or []) if key == "discipline_codes"
+                                else p.get(key) == code)]
+    return same if len(same) >= 4 else pool
+
+
 def statement_probe(s: dict, pool: list[dict], seed: int = 0) -> dict | None:
-    """"Which statement is true?": the statement and three with a foreign object."""
+    """"Which statement is true?": the statement and three with another statement's object,
+    of the same discipline where it has enough."""
     rng = random.Random(f"{seed}:{s['statement_id']}")
     own = {s["object"].strip().lower(), s["subject"].strip().lower()}
-    others = sorted({p["object"].strip() for p in pool if p["statement_id"] != s["statement_id"]
+    others = sorted({p["object"].strip() for p in _same_field(s.get("discipline_code"), pool,
+                                                              "discipline_code")
+                     if p["statement_id"] != s["statement_id"]
                      and p["object"].strip().lower() not in own and p["object"].strip()})
     if len(others) < 3:
         return None
@@ -49,7 +63,9 @@ def concept_probe(c: dict, pool: list[dict], domain: str, seed: int = 0) -> dict
     if not d:
         return None
     rng = random.Random(f"{seed}:{c['concept_id']}")
-    others = sorted({(p.get("definition") or "").strip() for p in pool
+    codes = c.get("discipline_codes") or []
+    others = sorted({(p.get("definition") or "").strip() for p in _same_field(
+        codes[0] if codes else None, pool, "discipline_codes")
                      if p["concept_id"] != c["concept_id"]} - {"", d})
     if len(others) < 3:
         return None

@@ -178,3 +178,19 @@ def test_neighbours_share_a_context_and_never_cross_disciplines():
     stmts["s4"]["doc_id"] = "d2"
     got = {k: v["concept_id"] for k, v in _neighbours(concepts, stmts).items()}
     assert got.get("e") is None and got["c"] == "d"
+
+
+def test_probe_options_come_from_the_same_field():
+    """A wrong option from another field is refused at sight: it would credit the model."""
+    def st(i, disc, obj):
+        return {"statement_id": f"p{i}", "subject": "the heated gas", "predicate": "turns into",
+                "object": obj, "discipline_code": disc, "domain": disc}
+
+    pool = [st(0, "phys", "a plasma"), st(1, "phys", "a liquid"), st(2, "phys", "a solid"),
+            st(3, "phys", "a vapour"), st(4, "bio", "a ribosome"), st(5, "bio", "an enzyme"),
+            st(6, "bio", "a histone")]
+    probe = probes.statement_probe(pool[0], pool)
+    assert not any(w in o for o in probe["options"] for w in ("ribosome", "enzyme", "histone"))
+    # too few of its own field: the whole pool
+    small = pool[:2] + pool[4:]
+    assert probes.statement_probe(small[0], small) is not None

@@ -55,6 +55,22 @@ def _definiens(term: str, definition: str) -> str | None:
     return re.sub(r"^(?:is|are)\s+", "", d, flags=re.I)  # "term: is not having …"
 
 
+# what follows an object that is one item of a list the source goes on with: ": the working
+# class, …", ", lone pairs of electrons, and …", " and …"
+_LIST_GOES_ON = re.compile(
+    r"^\s*(?::|\s(?:and|or|as well as)\s|,\s+(?!which|who|whose|where|when|but|while|so|"
+    r"although|because)[^,.;:]{1,60}?,?\s+(?:and|or)\s)", re.I)
+
+
+def _cut_short(s: dict) -> bool:
+    """The statement keeps one item of a list its source sentence goes on with ("Hybridization
+    involves only σ bonds" from "… only σ bonds, lone pairs of electrons, and single unpaired
+    electrons"): asked alone, its answer misstates the source."""
+    quote, obj = (s.get("source_quote") or ""), (s.get("object") or "").strip()
+    at = quote.lower().find(obj.lower()) if obj else -1
+    return at >= 0 and bool(_LIST_GOES_ON.match(quote[at + len(obj):]))
+
+
 def _nameable(means: str) -> bool:
     """A meaning that reads as what something *is* (a noun phrase, an activity: "the value
     of goods …", "continually using an old solution …"), not a clause ("some parts of the
@@ -82,6 +98,8 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
     ``neighbours``: concept id -> another concept of the same chunk/discipline to contrast."""
     out = []
     for s in stmts:
+        if _cut_short(s):
+            continue  # its concepts are still taught below
         d, disc, cids = _domain(s), s.get("discipline_code"), s.get("concept_ids") or []
         out.append(_sample(
             "patch_fact", f"In {d}, complete the statement and quote the source: "

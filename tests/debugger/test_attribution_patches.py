@@ -194,3 +194,14 @@ def test_probe_options_come_from_the_same_field():
     # too few of its own field: the whole pool
     small = pool[:2] + pool[4:]
     assert probes.statement_probe(small[0], small) is not None
+
+
+def test_a_statement_cut_from_a_list_is_not_asked_alone():
+    """"X involves only A" from "X involves only A, B, and C" misstates the source."""
+    cut = {"statement_id": "sx", "subject": "the reaction", "predicate": "needs",
+           "object": "heat", "source_quote": "The reaction needs heat, a catalyst, and time.",
+           "concept_ids": [], "domain": "Chemistry"}
+    whole = {**cut, "statement_id": "sy", "source_quote": "The reaction needs heat."}
+    assert patches.concept_gap_samples([cut], [], {}, {}) == []
+    assert {s["task_type"] for s in patches.concept_gap_samples([whole], [], {}, {})} == {
+        "patch_fact", "patch_recall"}

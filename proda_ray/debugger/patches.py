@@ -55,17 +55,22 @@ def _definiens(term: str, definition: str) -> str | None:
     return re.sub(r"^(?:is|are)\s+", "", d, flags=re.I)  # "term: is not having …"
 
 
-# what follows an object that is one item of a list the source goes on with: ": the working
-# class, …", ", lone pairs of electrons, and …", " and …"
+# what follows an object that the source goes on with: one item of a list (": the working
+# class, …", ", lone pairs of electrons, and …", " and …"), or a noun whose restrictive
+# clause the statement dropped ("the rate | at which work is done", "the only method of
+# heat transfer | where no medium is required")
 _LIST_GOES_ON = re.compile(
-    r"^\s*(?::|\s(?:and|or|as well as)\s|,\s+(?!which|who|whose|where|when|but|while|so|"
-    r"although|because)[^,.;:]{1,60}?,?\s+(?:and|or)\s)", re.I)
+    r"^\)?\s*(?::|\s(?:and|or|as well as)\s|,\s+(?!which|who|whose|where|when|but|while|so|"
+    r"although|because)[^,.;:]{1,60}?,?\s+(?:and|or)\s|\s(?:(?:at|in|by|of|for|to|from|"
+    r"through|on|with) )?(?:which|whom|whose|where|that)\s)", re.I)
 
 
 def _cut_short(s: dict) -> bool:
-    """The statement keeps one item of a list its source sentence goes on with ("Hybridization
-    involves only σ bonds" from "… only σ bonds, lone pairs of electrons, and single unpaired
-    electrons"): asked alone, its answer misstates the source."""
+    """The statement keeps part of what its source says and so misstates it: one item of a
+    list the sentence goes on with ("Hybridization involves only σ bonds" from "… only σ
+    bonds, lone pairs of electrons, and single unpaired electrons"), or a noun without the
+    clause that restricts it ("Power is rate" from "Power is the rate at which work is
+    done")."""
     quote, obj = (s.get("source_quote") or ""), (s.get("object") or "").strip()
     at = quote.lower().find(obj.lower()) if obj else -1
     return at >= 0 and bool(_LIST_GOES_ON.match(quote[at + len(obj):]))
@@ -117,7 +122,8 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
         d = (c.get("definition") or "").strip()
         if not d:
             continue
-        own = [s for s in stmts if c["concept_id"] in (s.get("concept_ids") or [])]
+        own = [s for s in stmts if c["concept_id"] in (s.get("concept_ids") or [])
+               and not _cut_short(s)]
         facts = " ".join(claim(s) for s in own[:2])
         n = neighbours.get(c["concept_id"])
         other = _neighbour_meaning(n)

@@ -1,6 +1,7 @@
 """Repair you can measure: the loop on real textbooks with a blind control arm (issue 13).
 
-    python benchmarks/loop.py --docs 16 --steps 32 --workspace DIR [--rounds 2] [--scoring cloze]
+    python benchmarks/loop.py --docs 16 --steps 32 --replay-ratio 0.35 --workspace DIR
+        [--rounds 2] [--scoring cloze]
 
 The workspace of ``bench_quality.py`` (the same 24 documents from each of five OpenStax books:
 spec -> extract -> merge, reused when it is there) -> bench (defaults: dev / test /
@@ -50,6 +51,9 @@ def main() -> None:
     ap = kq.arguments(24, "loop.json")
     ap.add_argument("--steps", type=int, default=120, help="optimizer steps per training")
     ap.add_argument("--rounds", type=int, default=2, help="1 + the repair rounds")
+    ap.add_argument("--replay-ratio", type=float, default=None,
+                    help="patch share of a repair round's data (debug.replay_ratio; default: "
+                    "replay every untouched earlier sample)")
     ap.add_argument("--scoring", default="cloze", choices=["cloze", "loglikelihood"],
                     help="how every model is scored (cloze: each option's text after the "
                     "question; loglikelihood: the letters)")
@@ -105,7 +109,8 @@ def main() -> None:
     evals["base"] = run(EvalStage(ev.model_copy(update={"model": "base"}), label="base")).report
     debug = {}
     for r in range(2, args.rounds + 1):
-        debug[r] = run(DebugStage(DebugConfig(), round=r - 1)).report
+        debug[r] = run(DebugStage(DebugConfig(replay_ratio=args.replay_ratio),
+                                  round=r - 1)).report
         for arm in (None, "blind"):
             trained(TrainStage(train, round=r, arm=arm))
         evals[f"round {r} targeted"] = run(EvalStage(ev, round=r)).report
@@ -136,7 +141,8 @@ def main() -> None:
     print(f"total {total} s")
     out = {"command": "python benchmarks/loop.py " + " ".join(sys.argv[1:]),
            "docs_per_book": args.docs, "books": chain_quality.BOOKS, "steps": args.steps,
-           "rounds": args.rounds, "scoring": args.scoring, "bench": bench.report.get("splits"),
+           "rounds": args.rounds, "scoring": args.scoring, "replay_ratio": args.replay_ratio,
+           "bench": bench.report.get("splits"),
            "build_samples": n_samples,
            "evals": {k: {"overall": v["overall"], "by_question_type": v.get("by_question_type")}
                      for k, v in evals.items()},

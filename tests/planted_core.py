@@ -71,8 +71,12 @@ PLANTED = {  # invented, opaque terms and what they mean (written for this test)
     "vendrik": "a field mouse that plants acorns in neat rows before winter",
     "wollup": "a woolly caterpillar that spins silk tents on birch branches",
 }
+# the rest of the core: facts no item asks about. A real core holds far more nodes than
+# fail; with 80 of them beside 48 concepts the blind draw hit 19 of the 48 concepts, and
+# targeted - blind measured which 19 it drew (+22.9 and -2.1 points on test, from two
+# wordings of the filler facts' template)
 FILLER = [(f"the zembral colony {k}", "feeds on", f"grey spores of type {k} near warm vents")
-          for k in range(80)]
+          for k in range(400)]
 
 
 def _rows(n_concepts: int = 24) -> dict[str, list[dict]]:

@@ -37,11 +37,11 @@ def test_init_spec_status(tmp_path):
     assert "corpus" in (tmp_path / "ws" / "proda.yaml").read_text()
     out = proda("spec", "-w", ws, "-q")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "8 documents" in out.stderr
+    assert "11 documents" in out.stderr
     st = json.loads(proda("status", "-w", ws, "--json").stdout)
     spec = st["stages"]["spec"]
     assert spec["state"] == "fresh"
-    assert spec["tables"]["documents"]["rows"] == 8
+    assert spec["tables"]["documents"]["rows"] == 11
     assert spec["rejected"]["documents.rejected"]["corrupt_file"] == 3
     assert spec["report"]["dedup"]["documents"]["near_duplicate"] == 1
     human = proda("status", "-w", ws)

@@ -91,7 +91,7 @@ def test_spec_job_on_two_nodes(tmp_path):
     assert "succeeded" in logs["job1.txt"].lower()
 
     manifest = json.loads((ws / "stages" / "spec" / "manifest.json").read_text())
-    assert manifest["counters"]["documents"] == 8
+    assert manifest["counters"]["documents"] == 11
     assert manifest["cluster"]["nodes"] == 2
     assert sum(manifest["rejected"]["documents.rejected"].values()) == 12
     chunks = manifest["outputs"]["chunks"]

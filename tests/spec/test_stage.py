@@ -35,8 +35,8 @@ def test_sample_corpus_counts(built):
     m = run.manifest
     assert run.status == "built"
     assert m.rejected["documents.rejected"] == EXPECTED_DOC_REJECTIONS
-    assert m.counters["documents"] == 8 and m.counters["chunks"] >= 8
-    assert m.counters["files"] == 16
+    assert m.counters["documents"] == 11 and m.counters["chunks"] >= 11
+    assert m.counters["files"] == 19
     # every rejected row is written down with its reason, and counts agree with the table
     rej = table(ws, m, "documents.rejected")
     assert rej.height == sum(EXPECTED_DOC_REJECTIONS.values())

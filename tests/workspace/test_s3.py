@@ -35,6 +35,6 @@ def test_spec_on_s3_workspace_via_cli(s3_endpoint):
     st = json.loads(subprocess.run([proda, "status", "-w", ws, "--json"], env=env,
                                    capture_output=True, text=True, timeout=120).stdout)
     spec = st["stages"]["spec"]
-    assert spec["tables"]["documents"]["rows"] == 8
+    assert spec["tables"]["documents"]["rows"] == 11
     chunks = Workspace(ws).read_parquet(spec["tables"]["chunks"]["path"])
     assert chunks.num_rows == spec["tables"]["chunks"]["rows"] > 0

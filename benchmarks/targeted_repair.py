@@ -11,8 +11,9 @@ dev items' concepts and draws the blind control from the whole core; both arms t
 same base with the same steps. On ``test`` — items no patch saw, on the repaired nodes — the
 targeted student should beat the blind one. Scoring: cloze (each option's text as the answer)
 or letters (loglikelihood). Prints a table, writes ``results/targeted_repair.json``. Not a
-unit test: 2,031 s on 2 CPU cores with the command above, targeted − blind on 48 test items
-+22.9 points [+6.2, +37.5] (2026-12-06); ``tests/test_targeted_repair.py`` asserts it.
+unit test: 1,353 s on 2 CPU cores with the command above, targeted − blind on 48 test items
++29.2 points [+12.5, +43.8] (2026-12-06, 400 filler facts); ``tests/test_targeted_repair.py``
+asserts it.
 """
 
 from __future__ import annotations

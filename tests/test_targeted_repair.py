@@ -5,8 +5,8 @@ trains the bundled Gemma 3 270M student on filler facts only, so it provably lac
 real bench, eval, debug and train stages then run one repair round with both arms from the
 same base and the same steps; on ``test`` — the other direction's item about each concept,
 which no patch and no diagnosis saw — the targeted student must beat the blind one by a
-paired cluster-bootstrap interval that excludes zero. About 34 minutes on 2 cores (two
-trainings of 96 steps are 27 of them).
+paired cluster-bootstrap interval that excludes zero. About 23 minutes on 2 cores (two
+trainings of 96 steps, both cores each, are 16 of them).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class DebugStage(Stage[DebugConfig]):
     config_model = DebugConfig
     code_modules = ("proda_ray.debugger", "proda_ray.evaluate", "proda_ray.schema",
                     "proda_ray.builder.templates", "proda_ray.builder.decontam",
-                    "proda_ray.builder.llm")
+                    "proda_ray.builder.llm", "proda_ray.knowledge.text")
 
     def __init__(self, config: DebugConfig, *, round: int = 1):
         super().__init__(config)

@@ -103,9 +103,13 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
     ``neighbours``: concept id -> another concept of the same chunk/discipline to contrast."""
     out = []
     for s in stmts:
-        if _cut_short(s):
-            continue  # its concepts are still taught below
         d, disc, cids = _domain(s), s.get("discipline_code"), s.get("concept_ids") or []
+        if _cut_short(s):  # the whole sentence, as the source says it; no question on a part
+            quote = (s.get("source_quote") or "").strip()
+            if quote:
+                out.append(_sample("patch_fact", f"In {d}, what does the source say about "
+                                   f"{s['subject'].strip()}?", quote, [s], cids, disc))
+            continue
         out.append(_sample(
             "patch_fact", f"In {d}, complete the statement and quote the source: "
             f"\"{s['subject'].strip()} {s['predicate'].strip()} …\"",

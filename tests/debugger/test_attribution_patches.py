@@ -202,6 +202,8 @@ def test_a_statement_cut_from_a_list_is_not_asked_alone():
            "object": "heat", "source_quote": "The reaction needs heat, a catalyst, and time.",
            "concept_ids": [], "domain": "Chemistry"}
     whole = {**cut, "statement_id": "sy", "source_quote": "The reaction needs heat."}
-    assert patches.concept_gap_samples([cut], [], {}, {}) == []
+    alone = patches.concept_gap_samples([cut], [], {}, {})
+    assert [(s["task_type"], s["response"]) for s in alone] == [
+        ("patch_fact", "The reaction needs heat, a catalyst, and time.")]
     assert {s["task_type"] for s in patches.concept_gap_samples([whole], [], {}, {})} == {
         "patch_fact", "patch_recall"}

@@ -145,12 +145,12 @@ def concept_gap_samples(stmts: list[dict], concepts: list[dict], wrong: dict[str
             f"{c['term']}: {d.rstrip('.')}.{called}{contrast}" + (f" Key facts: {facts}"
                                                                   if facts else ""),
             own, [c["concept_id"]], disc))
-        out += _concept_variants(c, d, means, n, own, disc)
+        out += _concept_variants(c, d, means, n, other, own, disc)
     return out
 
 
 def _concept_variants(c: dict, definition: str, means: str | None, neighbour: dict | None,
-                      own: list[dict], disc: str | None) -> list[dict]:
+                      other: str | None, own: list[dict], disc: str | None) -> list[dict]:
     """The same definition taught in other words and both directions — the meaning from the
     term, the term from its meaning, the term beside a neighbour's — so a small model learns
     the concept rather than one sentence of it. Never an item's framing: no "which of the
@@ -174,8 +174,7 @@ def _concept_variants(c: dict, definition: str, means: str | None, neighbour: di
                    f"\"{term}\" correctly.",
                    f"When a text in {field} speaks of {lower}, the term it uses is {term}.",
                    own, [c["concept_id"]], disc)]
-    other = _neighbour_meaning(neighbour)
-    if other:
+    if other:  # the neighbour's meaning, parsed once by the caller
         out.append(_sample("patch_compare", f"In {field}, how do {term} and "
                            f"{neighbour['term'].strip()} differ?",
                            f"{term} is {lower}, whereas {neighbour['term'].strip()} is "

@@ -35,10 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from proda_ray.answering import answer_items, extract_answer, score
 from proda_ray.engines.base import LocalEngineConfig, TransformersEngineConfig, build_engine
 from proda_ray.engines.models import bundled_gemma_hf
-from proda_ray.evaluate.answers import extract_answer, score
-from proda_ray.evaluate.stage import answer_items
 from proda_ray.exports import mcq_prompt
 from proda_ray.workspace import Workspace
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from proda_ray.contracts import EvalReport
+from proda_ray.pipeline import build_stage
 from proda_ray.rounds import rname
 
 if TYPE_CHECKING:
@@ -37,50 +39,6 @@ class LoopConfig(BaseModel):
     stages: list[str] = Field(
         default_factory=lambda: [*PRE, "train", "eval", "debug"],
         description="Stages the loop runs (drop train/eval/debug for a data-only run).")
-
-
-def make_stage(name: str, cfg: ProjectConfig, workers: int | None, round_: int = 1,
-               arm: str | None = None) -> Stage:
-    """The stage object for ``name`` (``train``/``eval``/``debug`` take a round;
-    ``train``/``eval`` of a repair round also an ``arm``: ``blind``, the control)."""
-    if name == "spec":
-        from proda_ray.spec.stage import SpecStage
-
-        return SpecStage(cfg.spec, workers=workers)
-    if name == "extract":
-        from proda_ray.knowledge.stage import ExtractStage
-
-        return ExtractStage(cfg.extract, workers=workers)
-    if name == "merge":
-        from proda_ray.knowledge.merge_stage import MergeStage
-
-        return MergeStage(cfg.merge)
-    if name == "bench":
-        from proda_ray.tester.stage import BenchStage
-
-        return BenchStage(cfg.bench, workers=workers)
-    if name == "build":
-        from proda_ray.builder.stage import BuildStage
-
-        return BuildStage(cfg.build, workers=workers)
-    if name == "train":
-        from proda_ray.compile.stage import TrainStage
-
-        return TrainStage(cfg.train, round=round_, arm=arm)
-    if name == "eval":
-        from proda_ray.evaluate.stage import EvalStage
-
-        return EvalStage(cfg.eval, round=round_, arm=arm)
-    if name == "eval.base":
-        from proda_ray.evaluate.stage import EvalStage
-
-        return EvalStage(cfg.eval.model_copy(update={"model": "base"}), label="base")
-    if name == "debug":
-        from proda_ray.debugger.stage import DebugStage
-
-        return DebugStage(cfg.debug, round=round_)
-    known = ", ".join((*PRE, "train", "eval", "eval.base", "debug"))
-    raise ValueError(f"unknown stage {name!r}; known: {known}")
 
 
 def run_loop(ws: Workspace, cfg: ProjectConfig, *, workers: int | None = None,
@@ -104,31 +62,34 @@ def _plan(ws: Workspace, cfg: ProjectConfig, workers: int | None,
     want = cfg.loop.stages
     for name in PRE:
         if name in want:
-            yield make_stage(name, cfg, workers)
+            yield build_stage(name, cfg, workers=workers)
     if "train" not in want:
         return
     for r in range(1, cfg.loop.rounds + 1):
-        yield make_stage("train", cfg, workers, r)
+        yield build_stage("train", cfg, round=r)
         if "eval" not in want:
             return
-        yield make_stage("eval", cfg, workers, r)
+        yield build_stage("eval", cfg, round=r)
         if r == 1 and cfg.loop.reference:
-            yield make_stage("eval.base", cfg, workers)
+            yield build_stage("eval.base", cfg)
         if r > 1 and cfg.debug.blind_control:
             # the control arm: the same training on samples drawn without diagnosis
-            yield make_stage("train", cfg, workers, r, arm="blind")
-            yield make_stage("eval", cfg, workers, r, arm="blind")
+            yield build_stage("train", cfg, round=r, arm="blind")
+            yield build_stage("eval", cfg, round=r, arm="blind")
         if r == cfg.loop.rounds or "debug" not in want:
             return
-        dev = (done_report(done, rname("eval", r))
-               .get("overall", {}).get("dev") or {})
-        if not dev.get("items"):
+        dev = eval_report(done, rname("eval", r)).dev()
+        if dev is None or not dev.items:
             return
         target = cfg.loop.target_dev_accuracy
-        if dev["accuracy"] >= 1.0 or (target is not None and dev["accuracy"] >= target):
+        if dev.accuracy >= 1.0 or (target is not None and dev.accuracy >= target):
             return  # nothing (or not enough) left to repair on dev
-        yield make_stage("debug", cfg, workers, r)
+        yield build_stage("debug", cfg, round=r)
 
 
-def done_report(done: list, name: str) -> dict:
-    return next((r.manifest.report for n, r in reversed(done) if n == name), {})
+def eval_report(done: list, name: str) -> EvalReport:
+    """The typed report of the last run of eval stage ``name`` in ``done``."""
+    report = next((r.manifest.report for n, r in reversed(done) if n == name), None)
+    if report is None:
+        raise RuntimeError(f"the loop needs {name!r}'s report, but it has not run")
+    return EvalReport.model_validate(report)

@@ -164,7 +164,7 @@ def knowledge_texts(ws, paths: dict[str, str | None]):
 
 def sort_out(checker: Decontaminator, rows: list[dict]) -> tuple[list[dict], list]:
     """(clean rows, a ``Rejection`` per dropped row naming the item it collided with)."""
-    from proda_ray.spec.records import Rejection
+    from proda_ray.workspace.rejections import Rejection
 
     kept, rejected = [], []
     for r, v in zip(rows, checker.check(rows) if rows else [], strict=True):

@@ -53,7 +53,7 @@ def prompt_text() -> str:
 
 def llm_rejections(failed: list[tuple[dict, str]]) -> list:
     """``llm_samples``' failures as rejections (reason, detail, the fact, the task)."""
-    from proda_ray.spec.records import Rejection
+    from proda_ray.workspace.rejections import Rejection
 
     out = []
     for job, err in failed:

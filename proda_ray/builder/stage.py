@@ -1,9 +1,9 @@
-"""The build stage on Ray: L1/L2 -> SFT samples -> decontaminated against the benchmark.
+"""The build stage: L1/L2 -> SFT samples -> decontaminated against the benchmark.
 
 Reads statements and concepts (the knowledge content), chain *metadata* only (discipline and
 domain name, never steps), and the benchmark items solely to decontaminate against them.
-Samples are generated in one pass (templates are cheap), written in units; an actor pool
-then decontaminates the units (n-grams + MiniLM), each unit committed with a done marker.
+Samples are generated in one step (templates are cheap), written in units; a worker pool
+then decontaminates the units (n-grams + MiniLM), each unit committed with its tally.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import random
 import time
 from collections import Counter
 
-import numpy as np
 import pyarrow as pa
-import ray
 
 from proda_ray.builder import templates
 from proda_ray.builder.config import BuildConfig
 from proda_ray.builder.decontam import for_benchmark, knowledge_texts, sort_out
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
-from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.executors import UnitWorker
 from proda_ray.schema import REJECTED, SFT_SAMPLES
-from proda_ray.spec.shards import rejected_table
-from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.rejections import rejected_table
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.tally import Tally
 
 UNIT_ROWS = 2000
 BENCH_COLUMNS = ["item_id", "split", "question", "options", "explanation"]
@@ -36,63 +35,54 @@ class BuildStage(Stage[BuildConfig]):
     config_model = BuildConfig
     inputs = ("statements", "concepts", "chains", "bench_items")
     outputs = ("sft_samples",)
-    code_modules = ("proda_ray.builder", "proda_ray.schema", "proda_ray.ids",
-                    "proda_ray.embeddings")
 
     def __init__(self, config: BuildConfig, *, workers: int | None = None):
         super().__init__(config)
         self.workers = workers
 
+    def resources(self) -> Resources:
+        """The LLM units' needs (a llama.cpp engine takes a core; HTTP ones are I/O)."""
+        kind = self.config.engine.kind
+        return Resources(num_cpus=1 if kind == "local" else 0.5, max_concurrency=self.workers,
+                         drives_cluster=kind == "vllm")
+
     def run(self, ctx: StageContext) -> StageResult:
-        configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         paths = {t: ctx.inputs[t].path for t in self.inputs}
         t0 = time.perf_counter()
-        gen = ray.get(_generate.remote(ws, paths, ctx.scratch, cfg))
+        gen = ctx.call(_generate, ws, paths, ctx.scratch, cfg)
         res.timings_s["generate"] = time.perf_counter() - t0
-        usage = Usage()
         if gen["llm_units"]:
             t0 = time.perf_counter()
-            llm = run_units(ws, ctx.scratch, "llm", [{"key": k} for k in gen["llm_units"]],
-                            _LLMUnit, (ws, ctx.scratch, paths["concepts"],
-                                       cfg.model_dump(mode="json")),
-                            worker_count(self.workers), actors=True,
-                            num_cpus=1 if cfg.engine.kind == "local" else 0.5,
-                            inline=cfg.engine.kind == "vllm")
+            llm = ctx.map_units("llm", [{"key": k} for k in gen["llm_units"]], _LLMUnit, ws,
+                                ctx.scratch, paths["concepts"], cfg.model_dump(mode="json"))
             res.timings_s["llm"] = time.perf_counter() - t0
-            usage = llm.usage()
-            for k, v in llm.counters().items():
-                if k.startswith("rejected:"):
-                    res.rejected["sft_samples.rejected"][k.removeprefix("rejected:")] += v
-                else:
-                    gen["counters"][k] = gen["counters"].get(k, 0) + v
-        res.usage = usage
+            res.usage = llm.usage
+            res.add(Tally(rejected=llm.totals.rejected), rejected_as="sft_samples.rejected")
+            for k, v in llm.counters.items():
+                gen["counters"][k] = gen["counters"].get(k, 0) + v
         units = [{"key": k} for k in gen["template_units"] + gen["llm_units"]]
         t0 = time.perf_counter()
-        run = run_units(ws, ctx.scratch, "decontam", units, _DecontamUnit,
-                        (ws, ctx.scratch, paths, ctx.table_dir("sft_samples"),
-                         ctx.table_dir("sft_samples.rejected"), cfg.model_dump(mode="json")),
-                        worker_count(self.workers), actors=True, num_cpus=1)
+        run = ctx.map_units("decontam", units, _DecontamUnit, ws, ctx.scratch, paths,
+                            ctx.table_dir("sft_samples"), ctx.table_dir("sft_samples.rejected"),
+                            cfg.model_dump(mode="json"),
+                            resources=Resources(num_cpus=1, max_concurrency=self.workers))
         res.timings_s["decontam"] = time.perf_counter() - t0
         totals = run.totals
-        for k, v in totals.items():
-            if k.startswith("rejected:"):
-                res.rejected["sft_samples.rejected"][k.removeprefix("rejected:")] += v
+        res.add(Tally(rejected=totals.rejected), rejected_as="sft_samples.rejected")
         for t in ("sft_samples", "sft_samples.rejected"):
             res.outputs[t] = ctx.table_info(t)
-        kept = {k.removeprefix("kept:"): v for k, v in totals.items()
-                if k.startswith("kept:")}
         res.counters.update(samples=res.outputs["sft_samples"].rows,
-                            generated=totals.get("checked", 0), statements=gen["statements"],
-                            concepts=gen["concepts"])
+                            generated=totals.counters.get("checked", 0),
+                            statements=gen["statements"], concepts=gen["concepts"])
         by_type = Counter()
         by_disc: dict[str, Counter] = {}
-        for key, v in kept.items():
+        for key, v in totals.groups.get("kept", {}).items():
             task, disc = key.split("|", 1)
             by_type[task] += v
             by_disc.setdefault(disc, Counter())[task] += v
-        used_s = {k for k, v in totals.items() if k.startswith("stmt:")}
-        used_c = {k for k, v in totals.items() if k.startswith("concept:")}
+        used_s = totals.groups.get("statements_used", {})
+        used_c = totals.groups.get("concepts_used", {})
         res.report = {
             "by_type": dict(by_type),
             "by_discipline": {d: dict(c) for d, c in sorted(by_disc.items())},
@@ -103,17 +93,17 @@ class BuildStage(Stage[BuildConfig]):
                 else None},
             "generation": gen["counters"],
             "decontamination": {
-                "checked": totals.get("checked", 0),
-                "dropped": {k.split(":", 2)[2]: v for k, v in totals.items()
-                            if k.startswith("rejected:decontam:")},
+                "checked": totals.counters.get("checked", 0),
+                "dropped": {k.split(":", 1)[1]: v for k, v in
+                            totals.rejected.get("sft_samples.rejected", {}).items()
+                            if k.startswith("decontam:")},
                 "ngram": cfg.decontam.ngram,
                 "embedding_threshold": cfg.decontam.embedding_threshold,
-                "bench_items": totals.get("bench_items", 0) // max(1, len(units))},
+                "bench_items": totals.counters.get("bench_items", 0) // max(1, len(units))},
         }
         return res
 
 
-@ray.remote(num_cpus=1)
 def _generate(ws: Workspace, paths: dict, scratch: str, cfg: BuildConfig) -> dict:
     marker = posixpath.join(scratch, "generated.json")
     if ws.exists(marker):
@@ -171,19 +161,19 @@ def _generate(ws: Workspace, paths: dict, scratch: str, cfg: BuildConfig) -> dic
     return out
 
 
-class _LLMUnit:
-    """Actor: LLM-written samples for one unit of windows, behind the response cache."""
+class _LLMUnit(UnitWorker):
+    """LLM-written samples for one unit of windows, behind the response cache."""
 
-    def __init__(self, ws: Workspace, scratch: str, concepts_rel: str, cfg_json: dict):
+    def setup(self, ws: Workspace, scratch: str, concepts_rel: str, cfg_json: dict) -> None:
         self.ws, self.scratch = ws, scratch
         self.cfg = BuildConfig.model_validate(cfg_json)
         self.concepts = {c["concept_id"]: c for c in ws.read_parquet(concepts_rel).to_pylist()}
         self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
 
-    def __call__(self, batch: dict) -> dict:
+    def process(self, unit: dict) -> Tally:
         from proda_ray.builder.llm import llm_rejections, llm_samples
 
-        key = str(batch["key"][0])
+        key = unit["key"]
         jobs = self.ws.read_json(posixpath.join(self.scratch, "windows", f"{key}.json"))
         self.engine.usage = Usage()
         cfg = self.cfg
@@ -191,38 +181,41 @@ class _LLMUnit:
                                       cfg.max_tokens, cfg.retries, cfg.seed)
         for s in samples:
             s["dataset"] = cfg.dataset
-        c: Counter = Counter({"llm:jobs": len(jobs), "llm:made": len(samples)})
+        tally = Tally(counters={"llm:jobs": len(jobs), "llm:made": len(samples)})
         rejected = llm_rejections(failed)
-        c.update(f"rejected:llm:{x.reason}" for x in rejected)
+        for x in rejected:
+            tally.reject("sft_samples.rejected", f"llm:{x.reason}")
         self.ws.write_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet"),
                               pa.Table.from_pylist(samples, schema=SFT_SAMPLES))
         self.ws.write_parquet(posixpath.join(self.scratch, "llm_rejected", f"{key}.parquet"),
                               rejected_table(rejected).cast(REJECTED))
-        c.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
-        self.ws.write_json(posixpath.join(self.scratch, "llm", f"{key}.done.json"), dict(c))
-        return {"key": np.array([key])}
+        tally.usage.merge(self.engine.usage)
+        return tally
 
 
-class _DecontamUnit:
-    def __init__(self, ws: Workspace, scratch: str, paths: dict[str, str], out_dir: str,
-                 rej_dir: str, cfg_json: dict):
+class _DecontamUnit(UnitWorker):
+    def setup(self, ws: Workspace, scratch: str, paths: dict[str, str], out_dir: str,
+              rej_dir: str, cfg_json: dict) -> None:
         self.ws, self.scratch, self.out_dir, self.rej_dir = ws, scratch, out_dir, rej_dir
         cfg = BuildConfig.model_validate(cfg_json)
         items = ws.read_parquet(paths["bench_items"], columns=BENCH_COLUMNS).to_pylist()
         self.n_items = len(items)
         self.checker = for_benchmark(items, cfg.decontam, knowledge_texts(ws, paths))
 
-    def __call__(self, batch: dict) -> dict:
-        key = str(batch["key"][0])
+    def process(self, unit: dict) -> Tally:
+        key = unit["key"]
         rows = self.ws.read_parquet(posixpath.join(self.scratch, "samples", f"{key}.parquet")
                                     ).to_pylist()
         kept, rejected = sort_out(self.checker, rows)
-        c: Counter = Counter(checked=len(rows), bench_items=self.n_items)
+        c = Tally(counters={"checked": len(rows), "bench_items": self.n_items})
         for r in kept:
-            c[f"kept:{r['task_type']}|{r['discipline_code'] or ''}"] += 1
-            c.update({f"stmt:{s}": 1 for s in r["statement_ids"]})
-            c.update({f"concept:{x}": 1 for x in r["concept_ids"] or []})
-        c.update(f"rejected:decontam:{x.reason}" for x in rejected)
+            c.group("kept", f"{r['task_type']}|{r['discipline_code'] or ''}")
+            for s in r["statement_ids"]:
+                c.group("statements_used", s)
+            for x in r["concept_ids"] or []:
+                c.group("concepts_used", x)
+        for x in rejected:
+            c.reject("sft_samples.rejected", f"decontam:{x.reason}")
         self.ws.write_parquet(posixpath.join(self.out_dir, f"{key}.parquet"),
                               pa.Table.from_pylist(kept, schema=SFT_SAMPLES))
         parts = [rejected_table(rejected).cast(REJECTED)]
@@ -231,6 +224,4 @@ class _DecontamUnit:
             parts.append(self.ws.read_parquet(llm_rej).cast(REJECTED))
         self.ws.write_parquet(posixpath.join(self.rej_dir, f"{key}.parquet"),
                               pa.concat_tables(parts))
-        self.ws.write_json(posixpath.join(self.scratch, "decontam", f"{key}.done.json"),
-                           dict(c))
-        return {"key": np.array([key])}
+        return c

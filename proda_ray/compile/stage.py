@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from proda_ray.compile.config import TrainConfig
 from proda_ray.compile.data import encode, ensure_chat_template, pack, split_ids
-from proda_ray.rounds import dataset_name, rname
+from proda_ray.contracts import TrainReport
+from proda_ray.rounds import dataset_name
 from proda_ray.schema import TRAIN_METRICS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace, localize, upload_dir
@@ -140,23 +141,18 @@ class TrainStage(Stage[TrainConfig]):
     config_model = TrainConfig
     inputs = ("sft_samples",)
     outputs = ("train_metrics",)
-    code_modules = ("proda_ray.compile", "proda_ray.schema")
+    per_round = True
 
     def __init__(self, config: TrainConfig, *, round: int = 1, arm: str | None = None,
                  fail_after_step: int | None = None):
         """``round`` n > 1 trains ``sft_v<n>`` (table ``sft_samples.r<n>``, written by the
         debug stage of round n-1) from the same base as round 1; ``arm="blind"`` its control
         dataset ``sft_v<n>_blind``, with the same config (steps, schedule, seed)."""
-        super().__init__(config)
-        self.round, self.arm = round, arm
+        super().__init__(config, round=round, arm=arm)
         self.fail_after_step = fail_after_step  # crash injection for resume tests only
-        if round > 1:
-            self.name = rname("train", round, arm)
-            self.inputs = (rname("sft_samples", round, arm),)
-            self.outputs = (rname("train_metrics", round, arm),)
-            self.dataset = dataset_name(round, arm)
-        else:
-            self.dataset = config.dataset
+        self.inputs = (self.table("sft_samples"),)
+        self.outputs = (self.table("train_metrics"),)
+        self.dataset = dataset_name(round, arm) if round > 1 else config.dataset
 
     def run(self, ctx: StageContext) -> StageResult:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -174,7 +170,7 @@ class TrainStage(Stage[TrainConfig]):
             raise ValueError(f"dataset {self.dataset!r} has no samples in {table}")
         if self.round > 1 and cfg.base == "tiny":
             # the same random-init base (and tokenizer) as round 1, not one built anew
-            model_dir = ctx.producer_report("train_metrics")["base_dir"]
+            model_dir = ctx.producer_report("train_metrics", TrainReport).base_dir
         else:
             model_dir = resolve_base(cfg, ws, ctx.scratch,
                                      [f"{s['prompt']}\n{s['response']}" for s in samples])
@@ -219,13 +215,12 @@ class TrainStage(Stage[TrainConfig]):
         last = rows[-1] if rows else {}
         vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
         res.counters.update(steps=len(rows), tokens=sum(r["tokens"] for r in rows))
-        res.report = {
-            "model": ws.uri_of(export_rel, "model"), "base": cfg.base, "base_dir": model_dir,
-            "method": cfg.method, "resumed_from": resume, "dataset": self.dataset,
-            "round": self.round,
-            "strategy": cfg.strategy, "workers": cfg.num_workers, "data": prep,
-            "first_loss": rows[0]["loss"] if rows else None, "last_loss": last.get("loss"),
-            "last_val_loss": vals[-1] if vals else None,
-            "tokens_per_s": (sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows))
-            if rows else None}
+        res.report = TrainReport(
+            model=ws.uri_of(export_rel, "model"), base=cfg.base, base_dir=model_dir,
+            method=cfg.method, resumed_from=resume, dataset=self.dataset, round=self.round,
+            strategy=cfg.strategy, workers=cfg.num_workers, data=prep,
+            first_loss=rows[0]["loss"] if rows else None, last_loss=last.get("loss"),
+            last_val_loss=vals[-1] if vals else None,
+            tokens_per_s=(sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows))
+            if rows else None)
         return res

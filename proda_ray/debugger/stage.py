@@ -23,20 +23,20 @@ import random
 import time
 from collections import Counter, defaultdict
 
-import numpy as np
 import pyarrow as pa
-import ray
 
+from proda_ray.answering import answer_items, engine_for, open_engine, scoring_mode
+from proda_ray.contracts import DebugReport, TrainReport
 from proda_ray.debugger import attribution, patches, probes
 from proda_ray.debugger.config import DebugConfig
-from proda_ray.evaluate.stage import answer_items, engine_for, open_engine, scoring_mode
+from proda_ray.executors import UnitWorker
 from proda_ray.ids import make_id
 from proda_ray.rounds import dataset_name, rname
-from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import DIAGNOSES, NODE_FAILURES, PATCHES, REJECTED, SFT_SAMPLES
-from proda_ray.spec.shards import rejected_table
-from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.rejections import rejected_table
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.tally import Tally
 
 BENCH_ID_COLUMNS = ["item_id", "split"]  # what the debugger reads of the benchmark (+ decontam)
 
@@ -44,27 +44,22 @@ BENCH_ID_COLUMNS = ["item_id", "split"]  # what the debugger reads of the benchm
 class DebugStage(Stage[DebugConfig]):
     name = "debug"
     config_model = DebugConfig
-    code_modules = ("proda_ray.debugger", "proda_ray.evaluate", "proda_ray.schema",
-                    "proda_ray.builder.templates", "proda_ray.builder.decontam",
-                    "proda_ray.builder.llm", "proda_ray.knowledge.text")
+    per_round = True
 
     def __init__(self, config: DebugConfig, *, round: int = 1):
-        super().__init__(config)
-        self.round = round
-        self.name = rname("debug", round)
-        self.preds_t, self.train_t = rname("predictions", round), rname("train_metrics", round)
-        self.prev_t, self.next_t = rname("sft_samples", round), rname("sft_samples", round + 1)
+        super().__init__(config, round=round)
+        self.preds_t, self.train_t = self.table("predictions"), self.table("train_metrics")
+        self.prev_t, self.next_t = self.table("sft_samples"), rname("sft_samples", round + 1)
         self.inputs = (self.preds_t, self.train_t, self.prev_t, "bench_items", "chains",
                        "statements", "concepts", "chunks")
-        self.outputs = (rname("node_failures", round), rname("diagnoses", round),
-                        rname("patches", round), self.next_t)
+        self.outputs = (self.table("node_failures"), self.table("diagnoses"),
+                        self.table("patches"), self.next_t)
         self.blind_t = rname("sft_samples", round + 1, "blind") if config.blind_control \
             else None
         if self.blind_t:
             self.outputs += (self.blind_t,)
 
     def run(self, ctx: StageContext) -> StageResult:
-        configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
         preds = [p for p in ws.read_parquet(ctx.inputs[self.preds_t].path).to_pylist()
@@ -136,17 +131,17 @@ class DebugStage(Stage[DebugConfig]):
                             if direct and s in stmts})[:cfg.patch_budget]
             jobs = [{"statement": stmts[s], "task": cfg.teacher_tasks[k % len(cfg.teacher_tasks)]}
                     for k, s in enumerate(facts)]
-            made, llm_rejected, usage = ray.get(_llm_patches.remote(
-                ws, jobs, {c: concepts[c] for j in jobs for c in
-                           j["statement"].get("concept_ids") or [] if c in concepts},
-                cfg.model_dump(mode="json")))
+            made, llm_rejected, usage = ctx.call(
+                _llm_patches, ws, jobs, {c: concepts[c] for j in jobs for c in
+                                         j["statement"].get("concept_ids") or [] if c in concepts},
+                cfg.model_dump(mode="json"))
             res.usage.merge(usage)
             for m in made:
                 llm_by_stmt.setdefault(m["statement_ids"][0], []).append(m)
         samples, manifest, plan = self._patches(diagnoses, item_nodes, answered, stmts,
                                                 concepts, chains, llm_by_stmt)
         kept, rejected, dropped = _decontaminate(
-            ws, ctx.inputs["bench_items"].path, samples, cfg,
+            ctx, ctx.inputs["bench_items"].path, samples, cfg,
             {t: ctx.inputs[t].path for t in ("statements", "concepts", "chains")})
         if llm_rejected:
             rejected = pa.concat_tables([rejected, rejected_table(llm_rejected).cast(REJECTED)])
@@ -193,7 +188,7 @@ class DebugStage(Stage[DebugConfig]):
                              "blind_samples": len(blind),
                              "replay": len(pool), f"{nxt}_samples": len(rows)})
         res.counters.update({f"label:{k}": v for k, v in labels.items()})
-        res.report = {
+        res.report = DebugReport.model_validate({
             "round": self.round, "dataset": nxt, "dev_items": len(preds),
             "dev_accuracy": (sum(p["correct"] for p in preds) / len(preds)) if preds else None,
             "failed": len(failed), "labels": dict(labels),
@@ -211,7 +206,7 @@ class DebugStage(Stage[DebugConfig]):
             "previous_samples": len(prev),
             "weakest_nodes": [{k: r[k] for k in ("rank", "node_kind", "node_id", "items",
                                                  "failed", "direct_failed")}
-                              for r in ranked[:15]]}
+                              for r in ranked[:15]]})
         return res
 
     # --- helpers ---------------------------------------------------------------------------
@@ -220,7 +215,7 @@ class DebugStage(Stage[DebugConfig]):
         ws, cfg = ctx.workspace, self.config
         if not plist:
             return {}
-        model = ctx.producer_report(self.train_t)["model"]
+        model = ctx.producer_report(self.train_t, TrainReport).model
         engine_json = engine_for(cfg.engine, model, cfg.prompt_format).model_dump(mode="json")
         units = []
         for i in range(0, len(plist), 64):
@@ -228,10 +223,10 @@ class DebugStage(Stage[DebugConfig]):
             ws.write_json(posixpath.join(ctx.scratch, "probes", f"{key}.json"),
                           plist[i:i + 64])
             units.append({"key": key})
-        run_units(ws, ctx.scratch, "probe_units", units, _ProbeUnit,
-                  (ws, ctx.scratch, cfg.model_dump(mode="json"), engine_json),
-                  worker_count(cfg.workers), actors=True,
-                  inline=engine_json["kind"] == "vllm")
+        ctx.map_units("probe_units", units, _ProbeUnit, ws, ctx.scratch,
+                      cfg.model_dump(mode="json"), engine_json,
+                      resources=Resources(max_concurrency=cfg.workers,
+                                          drives_cluster=engine_json["kind"] == "vllm"))
         out = {}
         for u in units:
             for p in ws.read_json(posixpath.join(ctx.scratch, "probe_answers",
@@ -272,7 +267,7 @@ class DebugStage(Stage[DebugConfig]):
                         {}, neighbours)
             made = [m for m in made if m["sample_id"] not in out]
             kept, _, _ = _decontaminate(
-                ctx.workspace, ctx.inputs["bench_items"].path, made, self.config,
+                ctx, ctx.inputs["bench_items"].path, made, self.config,
                 {t: ctx.inputs[t].path for t in ("statements", "concepts", "chains")})
             order = {m["sample_id"]: i for i, m in enumerate(made)}
             for m in sorted(kept, key=lambda m: order[m["sample_id"]]):
@@ -337,7 +332,6 @@ class DebugStage(Stage[DebugConfig]):
         return list(samples.values()), rows, plan
 
 
-@ray.remote(num_cpus=1)
 def _llm_patches(ws: Workspace, jobs: list[dict], concepts: dict, cfg_json: dict):
     """The Builder's LLM generator over the implicated facts (grounding and copy gates),
     behind the response cache: (samples, rejections, usage)."""
@@ -388,13 +382,12 @@ def _neighbours(concepts: dict[str, dict], stmts: dict[str, dict]) -> dict[str, 
     return out
 
 
-def _decontaminate(ws: Workspace, bench_rel: str, samples: list[dict], cfg: DebugConfig,
+def _decontaminate(ctx: StageContext, bench_rel: str, samples: list[dict], cfg: DebugConfig,
                    knowledge: dict[str, str]):
-    return ray.get(_decontam_task.remote(ws, bench_rel, samples, cfg.model_dump(mode="json"),
-                                         knowledge))
+    return ctx.call(_decontam_task, ctx.workspace, bench_rel, samples,
+                    cfg.model_dump(mode="json"), knowledge)
 
 
-@ray.remote(num_cpus=1)
 def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json: dict,
                    knowledge: dict[str, str]):
     """Patches vs every benchmark item (every split) — their item-specific text; the
@@ -412,16 +405,16 @@ def _decontam_task(ws: Workspace, bench_rel: str, samples: list[dict], cfg_json:
             rejected_table(rejected).cast(REJECTED), dropped)
 
 
-class _ProbeUnit:
-    """Actor holding the round's model; answers one unit of probes."""
+class _ProbeUnit(UnitWorker):
+    """Holds the round's model; answers one unit of probes."""
 
-    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict):
+    def setup(self, ws: Workspace, scratch: str, cfg_json: dict, engine_json: dict) -> None:
         self.ws, self.scratch = ws, scratch
         self.cfg = DebugConfig.model_validate(cfg_json)
         self.engine = open_engine(ws, engine_json)
 
-    def __call__(self, batch: dict) -> dict:
-        key = str(batch["key"][0])
+    def process(self, unit: dict) -> Tally:
+        key = unit["key"]
         plist = self.ws.read_json(posixpath.join(self.scratch, "probes", f"{key}.json"))
         answers = answer_items(self.engine, plist, self.cfg.max_tokens, self.cfg.stop,
                                scoring_mode(self.engine, self.cfg), self.cfg.prompt_format,
@@ -429,6 +422,4 @@ class _ProbeUnit:
         out = [p | {"predicted": a["predicted"], "correct": a["correct"],
                     "raw_output": a["raw_output"]} for p, a in zip(plist, answers, strict=True)]
         self.ws.write_json(posixpath.join(self.scratch, "probe_answers", f"{key}.json"), out)
-        self.ws.write_json(posixpath.join(self.scratch, "probe_units", f"{key}.done.json"),
-                           {"probes": len(out), "correct": sum(a["correct"] for a in out)})
-        return {"key": np.array([key])}
+        return Tally(counters={"probes": len(out), "correct": sum(a["correct"] for a in out)})

@@ -41,7 +41,7 @@ from proda_ray.knowledge.schemas import (
     concepts_schema,
     statements_schema,
 )
-from proda_ray.spec.records import Rejection
+from proda_ray.workspace.rejections import Rejection
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = {"the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "by", "with", "is",

@@ -18,7 +18,6 @@ class MergeStage(Stage[MergeConfig]):
     config_model = MergeConfig
     inputs = ("extracted_chains", "extracted_statements", "concept_mentions")
     outputs = ("chains", "statements", "concepts", "kc_index")
-    code_modules = ("proda_ray.knowledge", "proda_ray.schema", "proda_ray.ids")
 
     def run(self, ctx: StageContext) -> StageResult:
         ws, res = ctx.workspace, StageResult()

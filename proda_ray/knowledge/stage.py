@@ -1,11 +1,12 @@
-"""The extract stage on Ray: chunks -> chains, grounded statements, concept mentions.
+"""The extract stage: chunks -> chains, grounded statements, concept mentions.
 
 Chunks are selected deterministically (``limit`` spreads across disciplines), grouped into
-work units of ``unit_chunks`` chunk ids in id order, and materialized per unit by one Ray task
-(the chunk text never passes through the driver). An actor pool, one engine per actor,
-extracts each unit and writes its table parts, then a done marker holding the unit's counters
-and LLM usage. A killed run redoes only unfinished units, and inside those every call already
-answered comes from the response cache: no token is spent twice.
+work units of ``unit_chunks`` chunk ids in id order, and materialized per unit by one step
+(the chunk text never passes through the driver). A pool of workers, one engine each (on
+Ray: actors), extracts each unit and writes its table parts; the executor then commits the
+unit's tally (counters, rejections, LLM usage) as its done marker. A killed run redoes only
+unfinished units, and inside those every call already answered comes from the response
+cache: no token is spent twice.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ import posixpath
 import time
 from collections import Counter
 
-import numpy as np
 import pyarrow as pa
-import ray
 
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
+from proda_ray.executors import UnitWorker
 from proda_ray.knowledge.config import ExtractConfig
 from proda_ray.knowledge.extract import extract_chunks_safely
 from proda_ray.knowledge.roles import chunk_role
-from proda_ray.runtime import configure_data_context, run_units, worker_count
 from proda_ray.schema import CHAINS, CONCEPT_MENTIONS, REJECTED, STATEMENTS
-from proda_ray.spec.records import Rejection
-from proda_ray.spec.shards import rejected_table
-from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.rejections import Rejection, rejected_table
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageFiles, StageResult
 from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.tally import Tally
 
 CHUNK_COLUMNS = ["chunk_id", "doc_id", "text", "discipline_code", "discipline", "source_path",
                  "section_path"]
@@ -60,8 +59,6 @@ class ExtractStage(Stage[ExtractConfig]):
     config_model = ExtractConfig
     inputs = ("chunks",)
     outputs = OUTPUTS
-    code_modules = ("proda_ray.knowledge", "proda_ray.engines", "proda_ray.schema",
-                    "proda_ray.ids")
 
     def __init__(self, config: ExtractConfig, *, workers: int | None = None):
         super().__init__(config)
@@ -70,18 +67,18 @@ class ExtractStage(Stage[ExtractConfig]):
     def resources(self) -> Resources:
         # llama.cpp runs one thread per actor; HTTP engines are I/O bound
         return Resources(num_cpus=1 if self.config.engine.kind == "local" else 0.25,
-                         max_concurrency=self.workers)
+                         max_concurrency=self.workers,
+                         drives_cluster=self.config.engine.kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
         if self.config.engine.kind == "vllm":
             from proda_ray.engines.vllm import check_vllm_cluster
 
             check_vllm_cluster(self.config.engine)  # refuses at once without GPUs
-        configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         chunks_rel = ctx.inputs["chunks"].path
         t0 = time.perf_counter()
-        roles = ray.get(_roles.remote(ws, chunks_rel, ctx.scratch))
+        roles = ctx.call(_roles, ws, chunks_rel, ctx.scratch)
         res.timings_s["roles"] = time.perf_counter() - t0
         wanted = set(cfg.disciplines or [])
         considered = [r for r in roles if not wanted or r["discipline_code"] in wanted
@@ -90,8 +87,7 @@ class ExtractStage(Stage[ExtractConfig]):
         # expository chunks are extracted, glossaries give concepts; every other role is a
         # rejection with the role as its reason (the chunk stays in the corpus)
         rejected = [r for r in considered if r["role"] not in ("expository", "glossary")]
-        ws.write_parquet(posixpath.join("tables", "extraction.rejected", ctx.fingerprint,
-                                        "roles.parquet"), rejected_table([
+        ctx.files.write_part("extraction.rejected", "roles", rejected_table([
             Rejection(r["source_path"], "role", f"chunk_role_{r['role']}", detail=r["why"],
                       id=r["chunk_id"]) for r in rejected]).cast(REJECTED))
         for r in rejected:
@@ -111,24 +107,16 @@ class ExtractStage(Stage[ExtractConfig]):
         res.counters["chunks_selected"] = len(selected)
         res.counters["units"] = len(units)
         t0 = time.perf_counter()
-        ray.get(_materialize.remote(ws, chunks_rel, ctx.scratch, units))
+        ctx.call(_materialize, ws, chunks_rel, ctx.scratch, units)
         res.timings_s["materialize"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        r = self.resources()
-        run = run_units(ws, ctx.scratch, "units", units, _ExtractUnit,
-                        (ws, ctx.scratch, ctx.fingerprint, cfg.model_dump(mode="json")),
-                        worker_count(r.max_concurrency), actors=True, num_cpus=r.num_cpus,
-                        inline=cfg.engine.kind == "vllm")  # vLLM spreads each call itself
+        run = ctx.map_units("units", units, _ExtractUnit, ctx.files,
+                            cfg.model_dump(mode="json"))
         res.timings_s["extract"] = time.perf_counter() - t0
-        for key, value in run.counters().items():
-            if key.startswith("rejected:"):
-                _, step, reason = key.split(":", 2)
-                res.rejected["extraction.rejected"][f"{step}:{reason}"] += value
-            else:
-                res.counters[key] += value
+        res.add(run.totals, rejected_as="extraction.rejected")
         res.counters["units_run"] = len(run.ran)
         res.counters["units_reused"] = len(units) - len(run.ran)
-        res.usage = run.usage()  # the calls this run made (finished units cost nothing)
+        res.usage = run.usage  # the calls this run made (finished units cost nothing)
         for t in (*OUTPUTS, "extraction.rejected"):
             res.outputs[t] = ctx.table_info(t)
         proposed = res.counters.get("statements_proposed", 0)
@@ -152,7 +140,6 @@ class ExtractStage(Stage[ExtractConfig]):
         return res
 
 
-@ray.remote(num_cpus=1)
 def _roles(ws: Workspace, chunks_rel: str, scratch: str) -> list[dict]:
     """The role of every chunk (``roles.chunk_role``), computed once per stage run."""
     marker = posixpath.join(scratch, "roles.json")
@@ -172,7 +159,6 @@ def _roles(ws: Workspace, chunks_rel: str, scratch: str) -> list[dict]:
     return out
 
 
-@ray.remote(num_cpus=1)
 def _materialize(ws: Workspace, chunks_rel: str, scratch: str, units: list[dict]) -> int:
     """Write each unit's chunk rows to ``<scratch>/inputs/<unit>.parquet`` (one pass)."""
     todo = [u for u in units if not ws.exists(scratch, "inputs", f"{u['key']}.parquet")]
@@ -193,28 +179,23 @@ def _materialize(ws: Workspace, chunks_rel: str, scratch: str, units: list[dict]
     return len(todo)
 
 
-class _ExtractUnit:
-    """Actor: one engine (e.g. a llama.cpp model) behind the workspace's response cache."""
+class _ExtractUnit(UnitWorker):
+    """One engine (e.g. a llama.cpp model) behind the workspace's response cache."""
 
-    def __init__(self, ws: Workspace, scratch: str, fingerprint: str, cfg_json: dict):
-        self.ws, self.scratch, self.fp = ws, scratch, fingerprint
+    def setup(self, files: StageFiles, cfg_json: dict) -> None:
+        self.files = files
         self.cfg = ExtractConfig.model_validate(cfg_json)
-        self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(ws))
+        self.engine = CachedEngine(build_engine(self.cfg.engine), ResponseCache(files.workspace))
 
-    def __call__(self, batch: dict) -> dict:
-        key = str(batch["key"][0])
-        ws, fp = self.ws, self.fp
-        chunks = ws.read_parquet(posixpath.join(self.scratch, "inputs", f"{key}.parquet"))
+    def process(self, unit: dict) -> Tally:
+        key, f = unit["key"], self.files
+        chunks = f.workspace.read_parquet(f.scratch_path("inputs", f"{key}.parquet"))
         self.engine.usage = Usage()
         ex = extract_chunks_safely(chunks.to_pylist(), self.engine, self.cfg)
         for table, rows, schema in (("extracted_chains", ex.chains, CHAINS),
                                     ("extracted_statements", ex.statements, STATEMENTS),
                                     ("concept_mentions", ex.mentions, CONCEPT_MENTIONS)):
-            ws.write_parquet(posixpath.join("tables", table, fp, f"{key}.parquet"),
-                             pa.Table.from_pylist(rows, schema=schema))
-        ws.write_parquet(posixpath.join("tables", "extraction.rejected", fp, f"{key}.parquet"),
-                         rejected_table(ex.rejected).cast(REJECTED))
-        done = Counter(ex.counters)
-        done.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
-        ws.write_json(posixpath.join(self.scratch, "units", f"{key}.done.json"), dict(done))
-        return {"key": np.array([key])}
+            f.write_part(table, key, pa.Table.from_pylist(rows, schema=schema))
+        f.write_part("extraction.rejected", key, rejected_table(ex.rejected).cast(REJECTED))
+        return Tally.of(ex.counters, rejected_table="extraction.rejected",
+                        usage=self.engine.usage)

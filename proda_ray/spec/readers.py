@@ -22,7 +22,8 @@ import pyarrow.fs as pafs
 from proda_ray.spec.config import ReadConfig
 from proda_ray.spec.decode import DecodeError, decode_bytes
 from proda_ray.spec.html_text import html_to_text
-from proda_ray.spec.records import RawDoc, Rejection
+from proda_ray.spec.records import RawDoc
+from proda_ray.workspace.rejections import Rejection
 from proda_ray.workspace.storage import open_filesystem
 
 FORMATS = {

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from proda_ray.ids import content_hash, make_id
-from proda_ray.schema import CHUNKS, DOCUMENTS, REJECTED
+from proda_ray.schema import CHUNKS, DOCUMENTS
 from proda_ray.spec.chunk import chunk_text
 from proda_ray.spec.config import SpecConfig
 from proda_ray.spec.dedup import Duplicate, exact_key, find_duplicates
@@ -25,7 +25,8 @@ from proda_ray.spec.minhash import MinHasher
 from proda_ray.spec.normalize import normalize_text
 from proda_ray.spec.quality import assess
 from proda_ray.spec.readers import CorpusFile, read_file
-from proda_ray.spec.records import RawDoc, Rejection
+from proda_ray.spec.records import RawDoc
+from proda_ray.workspace.rejections import Rejection, rejected_table
 
 # staging tables carry the MinHash signature next to the final columns
 DOC_STAGING = DOCUMENTS.append(pa.field("minhash", pa.binary()))
@@ -97,10 +98,6 @@ def plan_shards(files: list[CorpusFile], target_bytes: int = 2 * 2**20) -> list[
 def _hasher(cfg: SpecConfig) -> MinHasher:
     d = cfg.dedup
     return MinHasher(d.num_bands * d.rows_per_band, d.seed, d.shingle_words)
-
-
-def rejected_table(rows: list[Rejection]) -> pa.Table:
-    return pa.Table.from_pylist([r.row() for r in rows], schema=REJECTED)
 
 
 def _count_rejections(c: Counter, table: str, rejects: list[Rejection]) -> None:

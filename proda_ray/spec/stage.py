@@ -2,11 +2,13 @@
 
 Five phases, each committed shard by shard in the run's scratch directory:
 
-1. read       (Ray Data tasks)   files -> normalized documents + MinHash, rejections
-2. doc dedup  (one Ray task)     exact + near-duplicate documents across the corpus
-3. chunk      (Ray Data actors)  drop duplicate docs, tag disciplines (MiniLM), chunk, score
-4. chunk dedup(one Ray task)     exact + near-duplicate chunks across the corpus
-5. finalize   (Ray Data tasks)   drop duplicate chunks; write the final tables
+1. read       (stateless units)  files -> normalized documents + MinHash, rejections
+2. doc dedup  (one step)         exact + near-duplicate documents across the corpus
+3. chunk      (stateful units)   drop duplicate docs, tag disciplines (MiniLM), chunk, score
+4. chunk dedup(one step)         exact + near-duplicate chunks across the corpus
+5. finalize   (stateless units)  drop duplicate chunks; write the final tables
+
+On Ray, stateless units are a task pool, stateful ones an actor pool, steps one task each.
 
 A shard's output files are written before its ``.done.json`` marker, so a killed run resumes
 with exactly the shards that had not finished; the driver only ever holds shard summaries and
@@ -22,12 +24,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
-from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.executors import UnitWorker
 from proda_ray.schema import CHUNKS, DOCUMENTS, REJECTED
 from proda_ray.spec.config import SpecConfig
 from proda_ray.spec.readers import list_corpus
@@ -42,8 +42,9 @@ from proda_ray.spec.shards import (
     plan_shards,
     read_shard,
 )
-from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageFiles, StageResult
 from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ class SpecStage(Stage[SpecConfig]):
     config_model = SpecConfig
     inputs = ()
     outputs = ("documents", "chunks")
-    code_modules = ("proda_ray.spec", "proda_ray.schema", "proda_ray.ids")
 
     def __init__(self, config: SpecConfig, *, workers: int | None = None,
                  on_phase: Callable[[str], None] | None = None):
@@ -92,14 +92,13 @@ class SpecStage(Stage[SpecConfig]):
     # ------------------------------------------------------------------------------------
 
     def run(self, ctx: StageContext) -> StageResult:
-        configure_data_context(ctx.show_progress)
         ws, cfg = ctx.workspace, self.config
-        workers = worker_count(self.resources().max_concurrency)
+        workers = ctx.workers(self.resources().max_concurrency)
         shards = plan_shards(self.files(), cfg.read.shard_bytes)
         res = StageResult()
         res.counters["shards"] = len(shards)
         res.counters["workers"] = workers
-        scratch = ctx.scratch
+        scratch, files = ctx.scratch, ctx.files
         cfg_json = cfg.model_dump(mode="json")
 
         def timed(phase: str, fn):
@@ -111,31 +110,20 @@ class SpecStage(Stage[SpecConfig]):
 
         # 1. read + normalize
         units = [s.to_row() for s in shards]
-        s1 = timed("read", lambda: run_units(
-            ws, scratch, "p1", units, _ReadShard, (ws, scratch, cfg_json), workers,
-            actors=False))
+        s1 = timed("read", lambda: ctx.map_units("p1", units, _ReadShard, files, cfg_json))
         # 2. document dedup
-        doc_report = timed("dedup_documents", lambda: ray.get(_dedup.remote(
-            ws, scratch, "p1/docs", "doc_id", "doc_dups", cfg_json)))
+        doc_report = timed("dedup_documents", lambda: ctx.call(
+            _dedup, ws, scratch, "p1/docs", "doc_id", "doc_dups", cfg_json))
         # 3. chunk + quality + disciplines
-        s3 = timed("chunk", lambda: run_units(
-            ws, scratch, "p3", units, _ChunkShard, (ws, scratch, ctx.fingerprint, cfg_json),
-            workers, actors=True))
+        s3 = timed("chunk", lambda: ctx.map_units("p3", units, _ChunkShard, files, cfg_json))
         # 4. chunk dedup
-        chunk_report = timed("dedup_chunks", lambda: ray.get(_dedup.remote(
-            ws, scratch, "p3/chunks", "chunk_id", "chunk_dups", cfg_json)))
+        chunk_report = timed("dedup_chunks", lambda: ctx.call(
+            _dedup, ws, scratch, "p3/chunks", "chunk_id", "chunk_dups", cfg_json))
         # 5. finalize
-        s5 = timed("finalize", lambda: run_units(
-            ws, scratch, "p5", units, _FinalizeShard, (ws, scratch, ctx.fingerprint), workers,
-            actors=False))
+        s5 = timed("finalize", lambda: ctx.map_units("p5", units, _FinalizeShard, files))
 
-        for summary in (s1.totals, s3.totals, s5.totals):
-            for key, value in summary.items():
-                if key.startswith("rejected:"):
-                    _, table, reason = key.split(":", 2)
-                    res.rejected[table][reason] += value
-                else:
-                    res.counters[key] += value
+        for run in (s1, s3, s5):
+            res.add(run.totals)
         for table in ("documents", "chunks", "documents.rejected", "chunks.rejected"):
             res.outputs[table] = ctx.table_info(table)
         res.counters["documents"] = res.outputs["documents"].rows
@@ -148,95 +136,94 @@ class SpecStage(Stage[SpecConfig]):
         return res
 
 
-def _one_shard(batch: dict) -> Shard:
-    return Shard.from_row({"key": str(batch["key"][0]), "files": str(batch["files"][0])})
+class _ReadShard(UnitWorker):
+    """Files -> staged documents (normalized, with MinHash) and read rejections."""
+
+    holds_state = False
+
+    def setup(self, files: StageFiles, cfg_json: dict) -> None:
+        self.files, self.cfg = files, SpecConfig.model_validate(cfg_json)
+
+    def process(self, unit: dict) -> Tally:
+        from proda_ray.spec.disciplines import load_taxonomy
+
+        shard, f, c = Shard.from_row(unit), self.files, Counter()
+        with f.workspace.parquet_writers({
+            "docs": (f.scratch_path("p1", "docs", f"{shard.key}.parquet"), DOC_STAGING),
+            "rejected": (f.scratch_path("p1", "rejected", f"{shard.key}.parquet"), REJECTED),
+        }) as write:
+            for out in read_shard(shard, self.cfg, load_taxonomy(self.cfg.disciplines.taxonomy),
+                                  c):
+                write(out)
+        return Tally.of(c)
 
 
-def _summary(shard: Shard) -> dict:
-    return {"key": np.array([shard.key])}
+class _ChunkShard(UnitWorker):
+    """Holds the tokenizer and (lazily) the MiniLM discipline classifier."""
 
-
-def _ReadShard(batch: dict, ws: Workspace, scratch: str, cfg_json: dict) -> dict:
-    from proda_ray.spec.disciplines import load_taxonomy
-
-    cfg = SpecConfig.model_validate(cfg_json)
-    shard = _one_shard(batch)
-    c: Counter = Counter()
-    p1 = posixpath.join(scratch, "p1")
-    with ws.parquet_writers({
-        "docs": (posixpath.join(p1, "docs", f"{shard.key}.parquet"), DOC_STAGING),
-        "rejected": (posixpath.join(p1, "rejected", f"{shard.key}.parquet"), REJECTED),
-    }) as write:
-        for out in read_shard(shard, cfg, load_taxonomy(cfg.disciplines.taxonomy), c):
-            write(out)
-    ws.write_json(posixpath.join(p1, f"{shard.key}.done.json"), dict(c))
-    return _summary(shard)
-
-
-class _ChunkShard:
-    """Actor: holds the tokenizer and (lazily) the MiniLM discipline classifier."""
-
-    def __init__(self, ws: Workspace, scratch: str, fingerprint: str, cfg_json: dict):
+    def setup(self, files: StageFiles, cfg_json: dict) -> None:
         from proda_ray.spec.disciplines import DisciplineClassifier, load_taxonomy
         from proda_ray.tokenizer import load_tokenizer
 
-        self.ws, self.scratch, self.fp = ws, scratch, fingerprint
+        self.files = files
         self.cfg = SpecConfig.model_validate(cfg_json)
         self.tokenizer = load_tokenizer(self.cfg.chunk.tokenizer)
         d = self.cfg.disciplines
         self.classifier = DisciplineClassifier(load_taxonomy(d.taxonomy), d.min_score,
                                                d.classify_paragraphs)
         self.dups = DuplicateIndex.from_table(
-            ws.read_parquet(posixpath.join(scratch, "doc_dups.parquet")))
+            files.workspace.read_parquet(files.scratch_path("doc_dups.parquet")))
 
-    def __call__(self, batch: dict) -> dict:
-        shard = _one_shard(batch)
-        ws, sc, key = self.ws, self.scratch, shard.key
+    def process(self, unit: dict) -> Tally:
+        f, key = self.files, unit["key"]
+        ws = f.workspace
         c: Counter = Counter()
         with ws.parquet_writers({
-            "documents": (posixpath.join("tables", "documents", self.fp, f"{key}.parquet"),
-                          DOCUMENTS),
-            "documents.rejected": (posixpath.join("tables", "documents.rejected", self.fp,
-                                                  f"{key}.parquet"), REJECTED),
-            "chunks": (posixpath.join(sc, "p3", "chunks", f"{key}.parquet"), CHUNK_STAGING),
-            "chunks.rejected": (posixpath.join(sc, "p3", "rejected", f"{key}.parquet"),
-                                REJECTED),
+            "documents": (f.part("documents", key), DOCUMENTS),
+            "documents.rejected": (f.part("documents.rejected", key), REJECTED),
+            "chunks": (f.scratch_path("p3", "chunks", f"{key}.parquet"), CHUNK_STAGING),
+            "chunks.rejected": (f.scratch_path("p3", "rejected", f"{key}.parquet"), REJECTED),
         }) as write:
             # read-phase rejections belong to the final documents.rejected table too
-            for rb in ws.iter_parquet_batches(posixpath.join(sc, "p1", "rejected",
+            for rb in ws.iter_parquet_batches(f.scratch_path("p1", "rejected",
                                                              f"{key}.parquet")):
                 write({"documents.rejected": pa.Table.from_batches([rb])})
-            docs = ws.iter_parquet_batches(posixpath.join(sc, "p1", "docs", f"{key}.parquet"),
+            docs = ws.iter_parquet_batches(f.scratch_path("p1", "docs", f"{key}.parquet"),
                                            batch_size=256)
             for out in chunk_shard(key, docs, self.dups, self.cfg, self.tokenizer,
                                    self.classifier, c):
                 write(out)
-        ws.write_json(posixpath.join(sc, "p3", f"{key}.done.json"), dict(c))
-        return _summary(shard)
+        return Tally.of(c)
 
 
-def _FinalizeShard(batch: dict, ws: Workspace, scratch: str, fingerprint: str) -> dict:
-    shard = _one_shard(batch)
-    key = shard.key
-    dups = DuplicateIndex.from_table(ws.read_parquet(posixpath.join(scratch, "chunk_dups.parquet")))
-    c: Counter = Counter()
-    with ws.parquet_writers({
-        "chunks": (posixpath.join("tables", "chunks", fingerprint, f"{key}.parquet"), CHUNKS),
-        "chunks.rejected": (posixpath.join("tables", "chunks.rejected", fingerprint,
-                                           f"{key}.parquet"), REJECTED),
-    }) as write:
-        for rb in ws.iter_parquet_batches(posixpath.join(scratch, "p3", "rejected",
-                                                         f"{key}.parquet")):
-            write({"chunks.rejected": pa.Table.from_batches([rb])})
-        staged = ws.iter_parquet_batches(posixpath.join(scratch, "p3", "chunks",
-                                                        f"{key}.parquet"), batch_size=1024)
-        for out in finalize_chunks(key, staged, dups, c):
-            write(out)
-    ws.write_json(posixpath.join(scratch, "p5", f"{key}.done.json"), dict(c))
-    return _summary(shard)
+class _FinalizeShard(UnitWorker):
+    """Drops the duplicate chunks of one shard and writes its final table parts."""
+
+    holds_state = False
+
+    def setup(self, files: StageFiles) -> None:
+        self.files = files
+
+    def process(self, unit: dict) -> Tally:
+        f, key = self.files, unit["key"]
+        ws = f.workspace
+        dups = DuplicateIndex.from_table(ws.read_parquet(f.scratch_path("chunk_dups.parquet")))
+        c: Counter = Counter()
+        with ws.parquet_writers({
+            "chunks": (f.part("chunks", key), CHUNKS),
+            "chunks.rejected": (f.part("chunks.rejected", key), REJECTED),
+        }) as write:
+            for rb in ws.iter_parquet_batches(f.scratch_path("p3", "rejected",
+                                                             f"{key}.parquet")):
+                write({"chunks.rejected": pa.Table.from_batches([rb])})
+            staged = ws.iter_parquet_batches(f.scratch_path("p3", "chunks", f"{key}.parquet"),
+                                             batch_size=1024)
+            for out in finalize_chunks(key, staged, dups, c):
+                write(out)
+        return Tally.of(c)
 
 
-def _dedup_impl(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
+def _dedup(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
                 cfg_json: dict) -> dict:
     """Global dedup over the narrow columns of every shard's staged rows."""
     done = posixpath.join(scratch, f"{out}.done.json")
@@ -256,9 +243,6 @@ def _dedup_impl(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
     ws.write_parquet(posixpath.join(scratch, f"{out}.parquet"), dups)
     ws.write_json(done, report)
     return report
-
-
-_dedup = ray.remote(num_cpus=1)(_dedup_impl)
 
 
 def _discipline_counts(ws: Workspace, ctx: StageContext) -> dict:

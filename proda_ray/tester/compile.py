@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from proda_ray.engines import Engine
 from proda_ray.ids import content_hash, make_id
-from proda_ray.spec.records import Rejection
 from proda_ray.tester import closed_book, templates, validity
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.items import (
@@ -28,6 +27,7 @@ from proda_ray.tester.items import (
     normalized,
     validate,
 )
+from proda_ray.workspace.rejections import Rejection
 
 # statement_truth options are whole statements of one chunk; true and false ones share the
 # objects' lengths (a false one carries another option's object), so lengths carry no key;

@@ -1,11 +1,11 @@
-"""The bench stage on Ray: the knowledge core -> gated items -> dev/test splits.
+"""The bench stage: the knowledge core -> gated items -> dev/test splits.
 
 The core (chains, statements, defined concepts with the chunk their definition came from,
-and those chunks' headings and text) is grouped by document into work units; an actor pool
+and those chunks' headings and text) is grouped by document into work units; a worker pool
 compiles each unit (templates, optional LLM items and engine answerability behind the
-response cache) and writes its candidates and rejections, then a done marker (resumable like
-extraction). One final task deduplicates, applies quotas, runs the validity suite and splits
-across all units.
+response cache) and writes its candidates and rejections, then the executor commits its
+tally (resumable like extraction). One final step deduplicates, applies quotas, runs the
+validity suite and splits across all units.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ import posixpath
 import time
 from collections import Counter
 
-import numpy as np
 import pyarrow as pa
-import ray
 
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
-from proda_ray.runtime import configure_data_context, run_units, worker_count
+from proda_ray.executors import UnitWorker
 from proda_ray.schema import BENCH_ITEMS, REJECTED
-from proda_ray.spec.shards import rejected_table
 from proda_ray.tester.compile import (
     compile_unit,
     concept_sources,
@@ -31,8 +28,10 @@ from proda_ray.tester.compile import (
 )
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.reference import reference_items
-from proda_ray.workspace.stage import Stage, StageContext, StageResult
+from proda_ray.workspace.rejections import rejected_table
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
 from proda_ray.workspace.storage import Workspace
+from proda_ray.workspace.tally import Tally
 
 CANDIDATE_COLUMNS = [f.name for f in BENCH_ITEMS if f.name != "split"]
 
@@ -42,8 +41,6 @@ class BenchStage(Stage[BenchConfig]):
     config_model = BenchConfig
     inputs = ("chains", "statements", "concepts", "concept_mentions", "chunks", "documents")
     outputs = ("bench_items",)
-    code_modules = ("proda_ray.tester", "proda_ray.engines", "proda_ray.schema",
-                    "proda_ray.ids")
 
     def __init__(self, config: BenchConfig, *, workers: int | None = None):
         super().__init__(config)
@@ -53,41 +50,35 @@ class BenchStage(Stage[BenchConfig]):
         c = self.config
         return "llm" in c.generators or c.answerability == "engine"
 
+    def resources(self) -> Resources:
+        local = self.needs_engine() and self.config.engine.kind == "local"
+        return Resources(num_cpus=1 if local else 0.5, max_concurrency=self.workers,
+                         drives_cluster=self.needs_engine() and self.config.engine.kind == "vllm")
+
     def run(self, ctx: StageContext) -> StageResult:
-        configure_data_context(ctx.show_progress)
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
-        n_units = ray.get(_prepare.remote(ws, {t: (i.path if i.rows else None)
-                                               for t, i in ctx.inputs.items()},
-                                          ctx.scratch, cfg))
+        n_units = ctx.call(_prepare, ws, {t: (i.path if i.rows else None)
+                                          for t, i in ctx.inputs.items()}, ctx.scratch, cfg)
         res.timings_s["prepare"] = time.perf_counter() - t0
         units = [{"key": f"u{i:06d}"} for i in range(n_units)]
         t0 = time.perf_counter()
-        engine = self.needs_engine()
-        run = run_units(ws, ctx.scratch, "units", units, _BenchUnit,
-                        (ws, ctx.scratch, cfg.model_dump(mode="json"), engine),
-                        worker_count(self.workers), actors=True,
-                        num_cpus=1 if engine and cfg.engine.kind == "local" else 0.5,
-                        inline=engine and cfg.engine.kind == "vllm")
+        run = ctx.map_units("units", units, _BenchUnit, ws, ctx.scratch,
+                            cfg.model_dump(mode="json"), self.needs_engine())
         res.timings_s["compile"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         docs = ctx.inputs["documents"]
-        final = ray.get(_finalize.remote(ws, ctx.scratch, [u["key"] for u in units],
-                                         ctx.table_dir("bench_items"),
-                                         ctx.table_dir("bench_items.rejected"), cfg,
-                                         docs.path if docs.rows else None))
+        final, report = ctx.call(_finalize, ws, ctx.scratch, [u["key"] for u in units],
+                                 ctx.table_dir("bench_items"),
+                                 ctx.table_dir("bench_items.rejected"), cfg,
+                                 docs.path if docs.rows else None)
         res.timings_s["finalize"] = time.perf_counter() - t0
-        for key, value in {**run.counters(), **final}.items():
-            if key.startswith("rejected:"):
-                _, step, reason = key.split(":", 2)
-                res.rejected["bench_items.rejected"][f"{step}:{reason}"] += value
-            elif not key.startswith("report:"):
-                res.counters[key] += value
-        res.usage = run.usage()
+        res.add(run.totals, rejected_as="bench_items.rejected")
+        res.add(final, rejected_as="bench_items.rejected")
+        res.usage = run.usage
         for t in ("bench_items", "bench_items.rejected"):
             res.outputs[t] = ctx.table_info(t)
-        res.report = {k.removeprefix("report:"): v for k, v in final.items()
-                      if k.startswith("report:")}
+        res.report = report
         return res
 
 
@@ -95,7 +86,6 @@ CHUNK_COLUMNS = ["chunk_id", "doc_id", "discipline_code", "discipline", "section
                  "title", "text"]
 
 
-@ray.remote(num_cpus=1)
 def _prepare(ws: Workspace, paths: dict[str, str | None], scratch: str, cfg: BenchConfig
              ) -> int:
     """Write the distractor pools and each unit's part of the core; return the unit count.
@@ -178,8 +168,8 @@ def _with_sentences(chunk: dict, needed: bool = True) -> dict:
         "sentences": [s.text for s in sentences(text)] + lines}
 
 
-class _BenchUnit:
-    def __init__(self, ws: Workspace, scratch: str, cfg_json: dict, engine: bool):
+class _BenchUnit(UnitWorker):
+    def setup(self, ws: Workspace, scratch: str, cfg_json: dict, engine: bool) -> None:
         self.ws, self.scratch = ws, scratch
         self.cfg = BenchConfig.model_validate(cfg_json)
         self.pool = ws.read_json(posixpath.join(scratch, "pools.json"))
@@ -187,8 +177,8 @@ class _BenchUnit:
                        if engine else None)
         self.embedder = None  # MiniLM, loaded on the first unit that needs it
 
-    def __call__(self, batch: dict) -> dict:
-        key = str(batch["key"][0])
+    def process(self, unit: dict) -> Tally:
+        key = unit["key"]
         data = self.ws.read_json(posixpath.join(self.scratch, "inputs", f"{key}.json"))
         if self.engine is not None:
             self.engine.usage = Usage()
@@ -207,12 +197,8 @@ class _BenchUnit:
                               pa.Table.from_pylist(rows, schema=BENCH_ITEMS))
         self.ws.write_parquet(posixpath.join(self.scratch, "rejected", f"{key}.parquet"),
                               rejected_table(out.rejected).cast(REJECTED))
-        done = Counter(out.counters)
-        if self.engine is not None:
-            done.update({f"usage:{k}": v for k, v in self.engine.usage.model_dump().items()})
-        self.ws.write_json(posixpath.join(self.scratch, "units", f"{key}.done.json"),
-                           dict(done))
-        return {"key": np.array([key])}
+        return Tally.of(out.counters, rejected_table="bench_items.rejected",
+                        usage=self.engine.usage if self.engine is not None else None)
 
 
 def _reference(ws: Workspace, docs_rel: str | None) -> tuple[list[dict], Counter]:
@@ -228,9 +214,10 @@ def _reference(ws: Workspace, docs_rel: str | None) -> tuple[list[dict], Counter
     return rows, skipped
 
 
-@ray.remote(num_cpus=1)
 def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_dir: str,
-              cfg: BenchConfig, docs_rel: str | None = None) -> dict:
+              cfg: BenchConfig, docs_rel: str | None = None) -> tuple[Tally, dict]:
+    """The items of every unit, deduplicated, under quota, validity-checked and split:
+    (the tally, the report)."""
     items = []
     for k in keys:
         items += ws.read_parquet(posixpath.join(scratch, "candidates", f"{k}.parquet")
@@ -264,18 +251,15 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
         report["by_level"][i.get("level") or ""] += 1
         report["answer_sizes"][str(len(i["answer"]))] += 1
         report["answer_patterns"][i["answer"]] += 1
-    res = dict(out.counters)
-    res.update({f"report:{k}": (v if isinstance(v, int) else dict(v)
-                                if isinstance(v, Counter) else
-                                {d: dict(c) for d, c in v.items()})
-                for k, v in report.items()})
+    rep = {k: (v if isinstance(v, int) else dict(v) if isinstance(v, Counter) else
+               {d: dict(c) for d, c in v.items()}) for k, v in report.items()}
     if out.validity:
         v = out.validity
-        res["report:validity"] = {
+        rep["validity"] = {
             "mode": cfg.validity, "margin": v["margin"],
             "types": {t: {k: r[k] for k in ("n", "prior", "best_solver", "best_minus_prior",
                                             "form_solvable", "solvers")}
                       for t, r in v["types"].items()},
             "form_solvable_items": dict(Counter(x["question_type"]
                                                 for x in v["form_solvable_items"]))}
-    return res
+    return Tally.of(out.counters, rejected_table="bench_items.rejected"), rep

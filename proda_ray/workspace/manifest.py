@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
+
+R = TypeVar("R", bound=BaseModel)
 
 
 class TableInfo(BaseModel):
@@ -66,6 +69,10 @@ class StageManifest(BaseModel):
     @staticmethod
     def now() -> str:
         return datetime.now(UTC).isoformat(timespec="seconds")
+
+    def typed_report(self, model: type[R]) -> R:
+        """The report as ``model`` (e.g. ``contracts.EvalReport``): validated, typed."""
+        return model.model_validate(self.report)
 
     def rejected_total(self) -> int:
         return sum(sum(reasons.values()) for reasons in self.rejected.values())

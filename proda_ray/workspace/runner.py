@@ -1,12 +1,13 @@
 """Run a stage with build-system semantics: skip when up to date, resume when interrupted.
 
-1. Compute the fingerprint from the stage name, its code version, its config, the fingerprints
-   of the tables it reads (taken from their producers' manifests) and of its external inputs.
+1. Compute the fingerprint from the stage name, its code version (the source of its module's
+   import closure inside proda_ray), its config, the fingerprints of the tables it reads
+   (taken from their producers' manifests) and of its external inputs.
 2. If the committed manifest has that fingerprint and its tables exist: nothing to do.
 3. If an earlier run with that fingerprint committed (say, before a config change that was
    reverted), promote it: no recomputation.
-4. Otherwise run the stage in ``stages/<name>/runs/<fingerprint>``; shards finished by an
-   interrupted run with the same fingerprint are reused by the stage.
+4. Otherwise run the stage in ``stages/<name>/runs/<fingerprint>`` on the executor (Ray by
+   default); units finished by an interrupted run with the same fingerprint are reused.
 5. Write the run's manifest, then the stage's ``manifest.json`` (the commit point).
 """
 
@@ -15,12 +16,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from proda_ray import __version__
-from proda_ray.workspace.fingerprint import fingerprint, source_fingerprint
+from proda_ray.workspace.fingerprint import closure_fingerprint, fingerprint
 from proda_ray.workspace.manifest import StageManifest
 from proda_ray.workspace.stage import Stage, StageContext
 from proda_ray.workspace.storage import Workspace
+
+if TYPE_CHECKING:
+    from proda_ray.executors.base import Executor
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +86,20 @@ def _outputs_exist(ws: Workspace, manifest: StageManifest) -> bool:
 
 
 def stage_fingerprint(ws: Workspace, stage: Stage) -> tuple[str, str, dict[str, str], dict]:
-    code = source_fingerprint(*stage.code_modules) if stage.code_modules else "none"
+    code = stage_code_version(stage)
     config = stage.config.model_dump(mode="json")
     inputs = input_fingerprints(ws, stage)
     return fingerprint(stage.name, code, config, inputs), code, inputs, config
 
 
+def stage_code_version(stage: Stage) -> str:
+    """The hash of the stage module's import closure (plus any ``code_modules``)."""
+    return closure_fingerprint(type(stage).__module__, *stage.code_modules)
+
+
 def run_stage(
-    ws: Workspace, stage: Stage, *, force: bool = False, show_progress: bool = True
+    ws: Workspace, stage: Stage, *, force: bool = False, show_progress: bool = True,
+    executor: Executor | None = None,
 ) -> StageRun:
     """Bring ``stage`` up to date in ``ws``; see the module docstring for the rules."""
     t0 = time.perf_counter()
@@ -105,9 +118,15 @@ def run_stage(
             log.info("%s: restored earlier run %s", stage.name, fp)
             return StageRun(manifest, "restored", time.perf_counter() - t0)
 
+    if executor is None:
+        from proda_ray.executors import RayExecutor
+
+        executor = RayExecutor()
     producers = table_producers(ws)
     ctx = StageContext(workspace=ws, stage=stage.name, fingerprint=fp, show_progress=show_progress,
-                       inputs={t: producers[t].outputs[t] for t in stage.inputs})
+                       inputs={t: producers[t].outputs[t] for t in stage.inputs},
+                       executor=executor, resources=stage.resources())
+    executor.prepare(show_progress)
     if force:
         ws.delete(ctx.scratch)
         for table in stage.outputs:
@@ -127,8 +146,9 @@ def run_stage(
         rejected={t: dict(sorted(c.items())) for t, c in result.rejected.items()},
         timings_s={k: round(v, 3) for k, v in result.timings_s.items()},
         usage=result.usage,
-        report=result.report,
-        cluster=_cluster_info(),
+        report=(result.report.model_dump(mode="json", exclude_unset=True)
+                if isinstance(result.report, BaseModel) else result.report),
+        cluster=executor.cluster_info(),
         started_at=started,
         finished_at=StageManifest.now(),
     )
@@ -136,22 +156,6 @@ def run_stage(
     ws.write_json(earlier, payload)
     ws.write_json(manifest_path(stage.name), payload)  # the commit point
     return StageRun(manifest, "built", time.perf_counter() - t0)
-
-
-def _cluster_info() -> dict:
-    try:
-        import ray
-
-        if not ray.is_initialized():
-            return {}
-        res = ray.cluster_resources()
-        return {
-            "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
-            "cpus": res.get("CPU", 0),
-            "gpus": res.get("GPU", 0),
-        }
-    except Exception:  # cluster info is informative only; never fail a commit over it
-        return {}
 
 
 def stage_status(ws: Workspace) -> dict[str, dict]:

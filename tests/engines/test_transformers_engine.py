@@ -159,8 +159,8 @@ def test_loglikelihood_matches_a_one_sequence_forward_and_is_cached(tiny, tmp_pa
 
 
 def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
+    from proda_ray.answering import answer_items, scoring_mode
     from proda_ray.evaluate.config import EvalConfig
-    from proda_ray.evaluate.stage import answer_items, scoring_mode
     from proda_ray.exports import ANSWER_SETS
 
     eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
@@ -183,8 +183,8 @@ def test_loglikelihood_scoring_answers_every_item_without_parsing(tiny):
 
 
 def test_cloze_scores_each_option_text_after_the_question_alone(tiny):
+    from proda_ray.answering import answer_items, format_prompt
     from proda_ray.engines.base import ScoringRequest
-    from proda_ray.evaluate.stage import answer_items, format_prompt
     from proda_ray.exports import ANSWER_SETS
 
     eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
@@ -277,8 +277,8 @@ def test_guided_choice_walks_the_choices_as_an_independent_greedy_search(tiny):
 def test_constrained_generation_answers_every_item(tiny):
     """eval's generate mode with constrain: every reply is an answer set the reader accepts;
     the choices are part of the cache key (a free reply is not served for a constrained one)."""
+    from proda_ray.answering import answer_items
     from proda_ray.engines.cache import ResponseCache as RC
-    from proda_ray.evaluate.stage import answer_items
 
     eng = build_engine(TransformersEngineConfig(model_path=str(tiny), chat_template="plain"))
     items = [{"question": f"Which option names the {w} of the list?",

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proda_ray.answering import extract_answer, score
 from proda_ray.evaluate import metrics
-from proda_ray.evaluate.answers import extract_answer, score
 
 OPTIONS = ["Mitosis divides the nucleus", "Meiosis halves the chromosomes", "Osmosis", "Diffusion"]
 

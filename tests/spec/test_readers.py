@@ -13,7 +13,8 @@ import pytest
 from proda_ray.spec.config import ReadConfig
 from proda_ray.spec.decode import DecodeError, decode_bytes
 from proda_ray.spec.readers import CorpusFile, detect_format, list_corpus, read_file
-from proda_ray.spec.records import RawDoc, Rejection
+from proda_ray.spec.records import RawDoc
+from proda_ray.workspace.rejections import Rejection
 from tests.conftest import SAMPLE_CORPUS
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proda_ray.config import ProjectConfig, apply_overrides
+from proda_ray.pipeline import build_stage
 from proda_ray.runtime import ensure_ray
-from proda_ray.spec.stage import SpecStage
 from proda_ray.workspace import Workspace, run_stage
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus:
         cfg.spec.corpus = args.corpus
     ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus)
-    result = run_stage(ws, SpecStage(cfg.spec, workers=args.workers or cfg.ray.workers),
+    result = run_stage(ws, build_stage("spec", cfg, workers=args.workers),
                        force=args.force, show_progress=False)
     print(json.dumps({"status": result.status, "seconds": round(result.seconds, 2),
                       "manifest": result.manifest.model_dump(mode="json")}, indent=2))

@@ -106,3 +106,27 @@ def export_bench(ws: Workspace, items: list[dict], out: str) -> dict:
         ws.write_bytes(posixpath.join(base, "opencompass", f"proda_bench_{split}.json"),
                        json.dumps(opencompass, ensure_ascii=False, indent=1).encode())
     return result
+
+
+def export_workspace(ws: Workspace, out: str = "exports") -> tuple[list[str], list[str]]:
+    """Export the committed ``bench`` and ``build`` tables: (stages exported, one line per
+    export or per stage that has not run)."""
+    from proda_ray.workspace.runner import read_manifest
+
+    done, lines = [], []
+    for stage in ("bench", "build"):
+        m = read_manifest(ws, stage)
+        if m is None:
+            lines.append(f"[yellow]{stage} has not run; nothing to export from it[/yellow]")
+            continue
+        if stage == "bench":
+            r = export_bench(ws, ws.read_parquet(m.outputs["bench_items"].path).to_pylist(),
+                             out)
+            lines.append(f"[green]benchmark[/green] → {r['dir']} "
+                         f"(dev {r['splits']['dev']}, test {r['splits']['test']})")
+        else:
+            r = export_sft(ws, ws.read_parquet(m.outputs["sft_samples"].path).to_pylist(),
+                           m.config["dataset"], out)
+            lines.append(f"[green]SFT data[/green] → {r['dir']} ({r['samples']} samples)")
+        done.append(stage)
+    return done, lines

@@ -1,0 +1,118 @@
+"""The ``proda`` commands over a workspace: create it, inspect it, export and report it.
+
+They run no stage (``cli.py`` has those); every one reads the committed manifests and tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from proda_ray.cli_options import CorpusOpt, Opt, WorkspaceOpt
+from proda_ray.console import console, fail, print_status
+from proda_ray.workspace import Workspace
+
+app = typer.Typer()
+
+
+@app.command()
+def init(
+    workspace: Annotated[str, typer.Argument(help="Directory or URI for the new project.")],
+    corpus: CorpusOpt = None,
+    name: Annotated[str | None, Opt(help="Project name.")] = None,
+) -> None:
+    """Create a workspace with a default proda.yaml (existing config is kept and updated)."""
+    from proda_ray.config import ProjectConfig
+
+    ws = Workspace(workspace)
+    cfg = ProjectConfig.load(ws)
+    if corpus:
+        cfg.spec.corpus = [p if "://" in p else str(Path(p).expanduser().absolute())
+                           for p in corpus]
+    cfg.name = name or cfg.name
+    ws.makedirs()
+    cfg.save(ws)
+    console.print(f"[green]workspace ready[/green] {ws.uri}  (config: proda.yaml)")
+    if not cfg.spec.corpus:
+        console.print("next: set spec.corpus in proda.yaml, or pass --corpus to `proda spec`")
+
+
+@app.command()
+def export(workspace: WorkspaceOpt, out: Annotated[str, Opt(
+        "--out", help="Directory inside the workspace to write to.")] = "exports") -> None:
+    """SFT data (chat JSONL/Parquet, ShareGPT/Alpaca + dataset_info.json) and the benchmark
+    (lm-evaluation-harness task per split, OpenCompass JSON)."""
+    from proda_ray.exports import export_workspace
+
+    done, lines = export_workspace(Workspace(workspace), out)
+    for line in lines:
+        console.print(line)
+    if not done:
+        raise typer.Exit(2)
+
+
+@app.command()
+def report(workspace: WorkspaceOpt, out: Annotated[str, Opt(
+        "--out", help="Directory inside the workspace.")] = "reports") -> None:
+    """(Re)write the loop report (Markdown, JSON, PNG plots) from the committed stages."""
+    from proda_ray.report import write_report
+
+    console.print(f"[green]report[/green] → {write_report(Workspace(workspace), out)['report.md']}")
+
+
+@app.command()
+def status(workspace: WorkspaceOpt, as_json: Annotated[bool, Opt(
+        "--json", help="Machine-readable output.")] = False) -> None:
+    """Stages, fingerprints, freshness, tables (paths, rows), rejections by reason, dedup."""
+    from proda_ray.workspace import stage_status
+
+    ws = Workspace(workspace)
+    if not ws.exists():
+        fail(f"no workspace at {ws.uri}")
+    if as_json:
+        json.dump({"workspace": ws.uri, "stages": stage_status(ws)}, sys.stdout, indent=2,
+                  default=str)
+        sys.stdout.write("\n")
+    else:
+        print_status(ws, stage_status(ws))
+
+
+kc_app = typer.Typer(help="Browse the Knowledge Core.", no_args_is_help=True)
+app.add_typer(kc_app, name="kc")
+
+
+@kc_app.command("show")
+def kc_show(node_id: Annotated[str, typer.Argument(
+        help="A chain-, stmt-, concept-, chunk- or doc- id.")], workspace: WorkspaceOpt) -> None:
+    """A node with its neighbourhood (both directions) and its source text."""
+    from rich.console import Console
+
+    from proda_ray.knowledge.browse import show_node
+
+    try:
+        Console().print(show_node(Workspace(workspace), node_id))
+    except KeyError as e:
+        fail(e.args[0])
+
+
+@app.command("audit")
+def audit_cmd(
+    workspace: WorkspaceOpt,
+    level: Annotated[str, Opt("--level", help="chains | statements | concepts | definitions "
+                                              "(concepts from running text)")] = "chains",
+    n: Annotated[int, Opt("-n", help="How many nodes.")] = 20,
+    seed: Annotated[int, Opt("--seed", help="Sampling seed.")] = 0,
+) -> None:
+    """A seeded sample of knowledge nodes with their sources, for a person to judge."""
+    from proda_ray.audit import LEVELS, audit
+
+    if level not in LEVELS:
+        fail(f"--level must be one of {', '.join(LEVELS)}")
+    try:
+        print(audit(Workspace(workspace), level, n, seed))
+    except KeyError as e:
+        fail(e.args[0])

@@ -21,7 +21,7 @@ import typer
 from proda_ray import __version__
 from proda_ray import cli_options as o
 from proda_ray.config import ProjectConfig, apply_overrides
-from proda_ray.console import console, fail, stage_lines
+from proda_ray.console import console, fail, intro, stage_lines
 from proda_ray.workspace import Workspace
 
 app = typer.Typer(
@@ -68,7 +68,8 @@ def _config(workspace: str, *, preset: str | None = None, flags: list[str] | Non
             from proda_ray.compile.config import load_preset
 
             cfg.train = load_preset(preset)
-        cfg = apply_overrides(cfg, [*(flags or []), *(set_ or [])])
+        cfg = apply_overrides(cfg, flags or [])  # validated: defaults filled in first
+        cfg = apply_overrides(cfg, set_ or [])
     except ValueError as e:
         fail(f"config error: {e}")
     if corpus:
@@ -101,10 +102,10 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
     for name in names:
         try:
             stage = build_stage(name, cfg, **build)
-            if name in STAGES:
-                console.print(f"[cyan]›[/cyan] {stage.name}: {STAGES[name].help}")
+            console.print(f"[cyan]›[/cyan] {stage.name}: {STAGES[name].help}{intro(stage)}")
             stage_lines(stage.name, run_stage(ws, stage, force=force, show_progress=not quiet))
         except ERRORS as e:
+            logging.getLogger(__name__).debug("%s failed", name, exc_info=True)  # -v: traceback
             fail(f"{name}: {e}")
 
 

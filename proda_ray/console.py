@@ -33,6 +33,19 @@ def prior_text(o: dict) -> str:
             f"{100 * p['ci'][1]:.0f}]")
 
 
+def intro(stage) -> str:
+    """What a stage is about to use, after its one-line description."""
+    c, kind = stage.config, stage.name.split(".")[0]
+    if kind == "extract":
+        return f" (engine: {c.engine.kind})"
+    if kind in ("bench", "build"):
+        return f" (generators: {', '.join(c.generators)})"
+    if kind == "train":
+        return (f" ({stage.dataset} on {c.base}: {c.method}, {c.strategy}, {c.num_workers} "
+                f"workers, {'GPU' if c.use_gpu else 'CPU'})")
+    return ""
+
+
 def stage_lines(name: str, r) -> None:
     """What a command prints for a stage run: a headline (built / up to date / restored,
     time, the counts, rejections, LLM cost), then the numbers that matter for its kind."""

@@ -65,7 +65,8 @@ def build_stage(name: str, cfg: ProjectConfig, *, round: int = 1, arm: str | Non
                 label: str | None = None, workers: int | None = None, **extra: Any) -> Stage:
     """The stage ``name`` (or ``eval.base``) configured from ``cfg``, for ``round``/``arm``.
     ``extra``: stage-specific keywords (``on_phase`` for spec)."""
-    if name in LABELS:
+    reference = name in LABELS
+    if reference:
         name, label = LABELS[name]
     entry = _entry(name)
     config = getattr(cfg, entry.section)
@@ -75,7 +76,7 @@ def build_stage(name: str, cfg: ProjectConfig, *, round: int = 1, arm: str | Non
     if label is not None:
         if name != "eval":
             raise ValueError(f"only eval takes a label, not {name!r}")
-        if label == "base":
+        if reference:  # eval.base: the round-1 base model, whatever eval.model says
             config = config.model_copy(update={"model": "base"})
         kwargs["label"] = label
     if round != 1:

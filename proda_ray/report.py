@@ -19,6 +19,7 @@ import json
 import posixpath
 import re
 
+from proda_ray.contracts import DebugReport, EvalReport
 from proda_ray.rounds import rname
 from proda_ray.workspace.runner import committed_manifests
 from proda_ray.workspace.storage import Workspace
@@ -40,6 +41,12 @@ def _counts(c: dict) -> dict:
             for k, v in c.items()}
 
 
+def _typed(m, model) -> dict:
+    """A stage's report, validated against its contract (a drifted field fails here, not as
+    a silently empty table), back as JSON-ready data."""
+    return m.typed_report(model).model_dump(mode="json")
+
+
 def collect(ws: Workspace) -> dict:
     """The report's data (also written as ``report.json``)."""
     ms = committed_manifests(ws)
@@ -47,7 +54,7 @@ def collect(ws: Workspace) -> dict:
     data: dict = {"workspace": ws.uri, "rounds": [], "reference": None, "comparisons": [],
                   "loss": {}, "weakest_nodes": [], "cost": []}
     for r in rounds:
-        rep = ms[rname("eval", r)].report
+        rep = _typed(ms[rname("eval", r)], EvalReport)
         data["rounds"].append({"round": r, "model": rep.get("model"),
                                "overall": rep.get("overall", {}),
                                "by_discipline": rep.get("by_discipline", {}),
@@ -61,13 +68,13 @@ def collect(ws: Workspace) -> dict:
     for r in rounds:
         name = rname("eval", r, "blind") if r > 1 else None
         if name and name in ms:
-            rep = ms[name].report
+            rep = _typed(ms[name], EvalReport)
             data["control"].append({
                 "round": r, "overall": rep.get("overall", {}),
                 "vs_targeted": {s: _counts(c) for s, c in (rep.get("vs_targeted") or {}).items()},
                 "vs_previous": {s: _counts(c) for s, c in (rep.get("vs_previous") or {}).items()}})
     if "eval.base" in ms:
-        rep = ms["eval.base"].report
+        rep = _typed(ms["eval.base"], EvalReport)
         data["reference"] = {"model": rep.get("model"), "overall": rep.get("overall", {}),
                              "by_discipline": rep.get("by_discipline", {})}
     for r in _rounds(list(ms), "train"):
@@ -79,7 +86,7 @@ def collect(ws: Workspace) -> dict:
                                for x in rows]
     texts = _node_texts(ws, ms) if "debug" in ms else {}
     for r in _rounds(list(ms), "debug"):
-        d = ms[rname("debug", r)].report
+        d = _typed(ms[rname("debug", r)], DebugReport)
         before = _node_acc(ws, ms, r)
         after = _node_acc(ws, ms, r + 1)
         for n in d.get("weakest_nodes", [])[:10]:

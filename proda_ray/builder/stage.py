@@ -22,7 +22,7 @@ from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
 from proda_ray.executors import UnitWorker
 from proda_ray.schema import REJECTED, SFT_SAMPLES
 from proda_ray.workspace.rejections import rejected_table
-from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageFiles, StageResult
 from proda_ray.workspace.storage import Workspace
 from proda_ray.workspace.tally import Tally
 
@@ -64,7 +64,7 @@ class BuildStage(Stage[BuildConfig]):
         units = [{"key": k} for k in gen["template_units"] + gen["llm_units"]]
         t0 = time.perf_counter()
         run = ctx.map_units("decontam", units, _DecontamUnit, ws, ctx.scratch, paths,
-                            ctx.table_dir("sft_samples"), ctx.table_dir("sft_samples.rejected"),
+                            ctx.files,
                             cfg.model_dump(mode="json"),
                             resources=Resources(num_cpus=1, max_concurrency=self.workers))
         res.timings_s["decontam"] = time.perf_counter() - t0
@@ -194,9 +194,9 @@ class _LLMUnit(UnitWorker):
 
 
 class _DecontamUnit(UnitWorker):
-    def setup(self, ws: Workspace, scratch: str, paths: dict[str, str], out_dir: str,
-              rej_dir: str, cfg_json: dict) -> None:
-        self.ws, self.scratch, self.out_dir, self.rej_dir = ws, scratch, out_dir, rej_dir
+    def setup(self, ws: Workspace, scratch: str, paths: dict[str, str], files: StageFiles,
+              cfg_json: dict) -> None:
+        self.ws, self.scratch, self.files = ws, scratch, files
         cfg = BuildConfig.model_validate(cfg_json)
         items = ws.read_parquet(paths["bench_items"], columns=BENCH_COLUMNS).to_pylist()
         self.n_items = len(items)
@@ -216,12 +216,12 @@ class _DecontamUnit(UnitWorker):
                 c.group("concepts_used", x)
         for x in rejected:
             c.reject("sft_samples.rejected", f"decontam:{x.reason}")
-        self.ws.write_parquet(posixpath.join(self.out_dir, f"{key}.parquet"),
+        self.files.write_part("sft_samples", key,
                               pa.Table.from_pylist(kept, schema=SFT_SAMPLES))
         parts = [rejected_table(rejected).cast(REJECTED)]
         llm_rej = posixpath.join(self.scratch, "llm_rejected", f"{key}.parquet")
         if self.ws.exists(llm_rej):  # an LLM unit's own rejections join the table
             parts.append(self.ws.read_parquet(llm_rej).cast(REJECTED))
-        self.ws.write_parquet(posixpath.join(self.rej_dir, f"{key}.parquet"),
+        self.files.write_part("sft_samples.rejected", key,
                               pa.concat_tables(parts))
         return c

@@ -66,6 +66,11 @@ class TrainConfig(BaseModel):
     max_failures: int = Field(default=0, ge=0, description="Worker failures Ray Train "
                               "recovers from in one run (from the latest checkpoint).")
 
+    @property
+    def uses_deepspeed(self) -> bool:
+        """ZeRO-2/3 through a DeepSpeed engine (``ddp``: plain torch DDP)."""
+        return self.strategy != "ddp"
+
 
 def preset_names() -> list[str]:
     root = resources.files("proda_ray.compile").joinpath("presets")

@@ -13,6 +13,7 @@ uninterrupted run (tested).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import posixpath
@@ -109,7 +110,7 @@ def train_loop(config: dict) -> None:
     n_train = len(train["input_ids"])
 
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.offload_optimizer and cfg.strategy != "ddp":
+    if cfg.offload_optimizer and cfg.uses_deepspeed:
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
         optimizer = DeepSpeedCPUAdam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -117,7 +118,7 @@ def train_loop(config: dict) -> None:
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate,
                                       weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
-    if cfg.strategy == "ddp":
+    if not cfg.uses_deepspeed:
         model.to(device)
         engine = (torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model)
     else:
@@ -146,13 +147,13 @@ def train_loop(config: dict) -> None:
             batch = _batch(train, rows, device)
             loss = engine(**batch, use_cache=False).loss
             tokens += int((batch["labels"] != -100).sum())
-            if cfg.strategy == "ddp":
+            if not cfg.uses_deepspeed:
                 (loss / cfg.grad_accum).backward()
             else:
                 engine.backward(loss)
                 engine.step()
             loss_sum += float(loss.detach())
-        if cfg.strategy == "ddp":
+        if not cfg.uses_deepspeed:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
             optimizer.step()
             scheduler.step()
@@ -215,7 +216,7 @@ def _save(d: Path, step: int, cfg: TrainConfig, engine, optimizer, scheduler, ra
     import torch
 
     state = {"step": step, "torch_rng": torch.get_rng_state()}
-    if cfg.strategy == "ddp":
+    if not cfg.uses_deepspeed:
         if rank == 0:
             module = getattr(engine, "module", engine)
             torch.save({**state, "model": module.state_dict(),
@@ -228,7 +229,7 @@ def _save(d: Path, step: int, cfg: TrainConfig, engine, optimizer, scheduler, ra
 def _load(d: str, cfg: TrainConfig, engine, optimizer, scheduler, rank: int) -> int:
     import torch
 
-    if cfg.strategy == "ddp":
+    if not cfg.uses_deepspeed:
         state = torch.load(Path(d) / "state.pt", weights_only=False)
         getattr(engine, "module", engine).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -253,7 +254,7 @@ def _export(engine, cfg: TrainConfig, rank: int, model_dir: str, tok, out: str) 
 
     module = getattr(engine, "module", engine)
     gather = (deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-              if cfg.strategy == "zero3" else _nullcontext())
+              if cfg.strategy == "zero3" else contextlib.nullcontext())
     with gather:
         state = ({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
                  if rank == 0 else None)
@@ -294,11 +295,3 @@ def _export_to(engine, cfg: TrainConfig, rank: int, model_dir: str, tok, out: st
             for part in ("adapter", "model"):
                 if (Path(d) / part).is_dir():
                     upload_dir(Path(d) / part, posixpath.join(out, part))
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -176,8 +176,7 @@ class DebugStage(Stage[DebugConfig]):
                 + [s | {"dataset": bname, "generator": "replay"} for s in pool],
                 schema=SFT_SAMPLES))
             res.timings_s["blind"] = time.perf_counter() - t0b
-        ws.write_parquet(posixpath.join(ctx.table_dir(f"{self.next_t}.rejected"),
-                                        "part-00000.parquet"), rejected)
+        ctx.write_table(f"{self.next_t}.rejected", rejected)
         res.outputs = {t: ctx.table_info(t) for t in self.outputs}
         res.outputs[f"{self.next_t}.rejected"] = ctx.table_info(f"{self.next_t}.rejected")
         for reason, n in dropped.items():

@@ -29,7 +29,7 @@ from proda_ray.tester.compile import (
 from proda_ray.tester.config import BenchConfig
 from proda_ray.tester.reference import reference_items
 from proda_ray.workspace.rejections import rejected_table
-from proda_ray.workspace.stage import Resources, Stage, StageContext, StageResult
+from proda_ray.workspace.stage import Resources, Stage, StageContext, StageFiles, StageResult
 from proda_ray.workspace.storage import Workspace
 from proda_ray.workspace.tally import Tally
 
@@ -69,8 +69,7 @@ class BenchStage(Stage[BenchConfig]):
         t0 = time.perf_counter()
         docs = ctx.inputs["documents"]
         final, report = ctx.call(_finalize, ws, ctx.scratch, [u["key"] for u in units],
-                                 ctx.table_dir("bench_items"),
-                                 ctx.table_dir("bench_items.rejected"), cfg,
+                                 ctx.files, cfg,
                                  docs.path if docs.rows else None)
         res.timings_s["finalize"] = time.perf_counter() - t0
         res.add(run.totals, rejected_as="bench_items.rejected")
@@ -214,7 +213,7 @@ def _reference(ws: Workspace, docs_rel: str | None) -> tuple[list[dict], Counter
     return rows, skipped
 
 
-def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_dir: str,
+def _finalize(ws: Workspace, scratch: str, keys: list[str], files: StageFiles,
               cfg: BenchConfig, docs_rel: str | None = None) -> tuple[Tally, dict]:
     """The items of every unit, deduplicated, under quota, validity-checked and split:
     (the tally, the report)."""
@@ -227,11 +226,11 @@ def _finalize(ws: Workspace, scratch: str, keys: list[str], items_dir: str, rej_
     out.counters["transfer_kept_in_domain_shared_sentence"] = \
         t["kept_in_domain_shared_sentence"]
     ref, ref_skipped = _reference(ws, docs_rel) if cfg.reference_items else ([], Counter())
-    ws.write_parquet(posixpath.join(items_dir, "part-00000.parquet"),
+    files.write_part("bench_items", "part-00000",
                      pa.Table.from_pylist(out.items + ref, schema=BENCH_ITEMS))
     unit_rejects = [ws.read_parquet(posixpath.join(scratch, "rejected", f"{k}.parquet"))
                     for k in keys]
-    ws.write_parquet(posixpath.join(rej_dir, "part-00000.parquet"), pa.concat_tables(
+    files.write_part("bench_items.rejected", "part-00000", pa.concat_tables(
         [*unit_rejects, rejected_table(out.rejected).cast(REJECTED)]))
     report: dict = {"splits": Counter(), "by_discipline": {}, "by_type": Counter(),
                     "by_level": Counter(), "answer_sizes": Counter(),

@@ -20,8 +20,11 @@ from typing import Any
 ROOT = "proda_ray"
 # The framework decides whether and where a stage runs and how its files are laid out, not
 # what it computes; its version is the manifest's ``proda_version``. Everything else a stage
-# imports is part of its code version.
-FRAMEWORK = ("proda_ray.workspace", "proda_ray.executors")
+# imports is part of its code version (``workspace.rejections`` and ``workspace.tally`` too:
+# they shape the rejected tables and the counters).
+FRAMEWORK = ("proda_ray.executors", "proda_ray.workspace", "proda_ray.workspace.fingerprint",
+             "proda_ray.workspace.manifest", "proda_ray.workspace.runner",
+             "proda_ray.workspace.stage", "proda_ray.workspace.storage")
 _MODULE_NAME = re.compile(r"proda_ray(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
@@ -72,8 +75,8 @@ def _spec_origin(name: str) -> Path | None:
 
 
 def _in_scope(name: str) -> bool:
-    return (name.startswith(ROOT + ".")
-            and not any(name == f or name.startswith(f + ".") for f in FRAMEWORK))
+    return (name.startswith(ROOT + ".") and name not in FRAMEWORK
+            and not name.startswith("proda_ray.executors."))
 
 
 def _type_checking_only(tree: ast.Module) -> set[int]:

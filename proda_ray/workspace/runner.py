@@ -146,7 +146,7 @@ def run_stage(
         rejected={t: dict(sorted(c.items())) for t, c in result.rejected.items()},
         timings_s={k: round(v, 3) for k, v in result.timings_s.items()},
         usage=result.usage,
-        report=(result.report.model_dump(mode="json", exclude_unset=True)
+        report=(result.report.model_dump(mode="json")
                 if isinstance(result.report, BaseModel) else result.report),
         cluster=executor.cluster_info(),
         started_at=started,

@@ -189,3 +189,5 @@ def test_code_version_follows_the_stage_imports(tmp_path):
     assert v3["extract"] != v2["extract"] and v3["spec"] == v2["spec"]
     touch("workspace/storage.py")  # the framework: where things run, not what they compute
     assert versions() == v3
+    touch("workspace/rejections.py")  # but the rejected tables' rows are the stages' output
+    assert versions()["spec"] != v3["spec"]

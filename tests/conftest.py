@@ -187,3 +187,12 @@ def llama_server(gguf):
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def two_round_loop(tmp_path_factory):
+    """`proda run` for two rounds on an OpenStax slice, killed once and resumed (about
+    8 min): checked by the loop test, looked at by the Studio's browser test."""
+    from tests.loop_run import run_two_rounds
+
+    return run_two_rounds(tmp_path_factory.mktemp("two-rounds"))

@@ -18,8 +18,8 @@ PRODA = str(Path(sys.executable).with_name("proda"))
 
 class Studio:
     def __init__(self, workspace: str, *, token: str | None = None, host: str = "127.0.0.1",
-                 env: dict | None = None, log: Path | None = None):
-        self.workspace, self.token, self.host = workspace, token, host
+                 env: dict | None = None, log: Path | None = None, extra: tuple = ()):
+        self.workspace, self.token, self.host, self.extra = workspace, token, host, list(extra)
         self.port = free_port()
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "",
                     **(env or {})}
@@ -32,7 +32,8 @@ class Studio:
 
     def start(self, timeout: float = 60) -> Studio:
         cmd = [PRODA, "studio", "-w", self.workspace, "--port", str(self.port),
-               "--host", self.host, *(["--token", self.token] if self.token else [])]
+               "--host", self.host, *(["--token", self.token] if self.token else []),
+               *self.extra]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -135,9 +135,8 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
     def list_tables() -> list[dict]:
         out = []
         for name, ref in sorted(tables.refs().items()):
-            df = tables.frame(name)
             out.append({"name": name, "stage": ref.stage, "rows": ref.rows,
-                        "columns": [{"name": c, "type": str(t)} for c, t in df.schema.items()]})
+                        "columns": tables.schema(name)})
         return out
 
     @app.get("/api/tables/{name}")
@@ -146,8 +145,10 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
                    where: Annotated[list[str] | None, Query()] = None,
                    columns: str | None = None) -> dict:
         cols = [c for c in columns.split(",") if c] if columns else None
-        return tables.page(name, offset=offset, limit=limit, q=q, where=where, sort=sort,
+        page = tables.page(name, offset=offset, limit=limit, q=q, where=where, sort=sort,
                            desc=desc, columns=cols)
+        page["labels"] = views.page_labels(tables, page["rows"])
+        return page
 
     @app.get("/api/tables/{name}/facet")
     def table_facet(name: str, column: str, q: str = "",

@@ -8,6 +8,7 @@ the next request reads that. Only the asked page leaves the server.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from proda_ray.workspace.runner import committed_manifests
 
 MAX_LIMIT = 500
 CACHE_VERSIONS = 24
+REFRESH_S = 1.0  # how stale the list of committed versions may be
 
 
 class TableError(ValueError):
@@ -39,12 +41,21 @@ class Tables:
         self.ws = ws
         self._cache: OrderedDict[str, pl.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
+        self._refs: tuple[float, dict[str, TableRef]] = (float("-inf"), {})
 
     def refs(self) -> dict[str, TableRef]:
-        """Table name -> its committed version (read fresh: stages commit while we serve)."""
-        return {t: TableRef(t, m.stage, info.path, info.rows)
+        """Table name -> its committed version. Stages commit while we serve, so the
+        manifests are re-read when the last reading is older than ``REFRESH_S``."""
+        with self._lock:
+            at, refs = self._refs
+            if time.monotonic() - at < REFRESH_S:
+                return refs
+        refs = {t: TableRef(t, m.stage, info.path, info.rows)
                 for m in committed_manifests(self.ws).values()
                 for t, info in m.outputs.items()}
+        with self._lock:
+            self._refs = (time.monotonic(), refs)
+        return refs
 
     def ref(self, name: str) -> TableRef:
         refs = self.refs()
@@ -67,6 +78,22 @@ class Tables:
             while len(self._cache) > CACHE_VERSIONS:
                 self._cache.popitem(last=False)
         return df
+
+    def schema(self, name: str) -> list[dict]:
+        """A table's columns, read from one Parquet footer (not the data)."""
+        import pyarrow.parquet as pq
+
+        ref = self.ref(name)
+        with self._lock:
+            if ref.path in self._cache:
+                return [{"name": c, "type": str(t)}
+                        for c, t in self._cache[ref.path].schema.items()]
+        files = self.ws.list_files(ref.path, suffix=".parquet")
+        if not files:
+            return []
+        schema = pq.read_schema(self.ws.fs.open_input_file(self.ws.path(files[0])))
+        return [{"name": c, "type": str(t)}
+                for c, t in pl.from_arrow(schema.empty_table()).schema.items()]
 
     def get(self, name: str) -> pl.DataFrame | None:
         """The table, or None when it has not been built."""

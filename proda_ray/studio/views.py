@@ -206,7 +206,7 @@ def node(t: Tables, node_id: str) -> dict:
     try:
         kind = id_prefix(node_id)
     except ValueError:
-        raise TableError(f"{node_id!r} is not a proda id") from None
+        raise TableError(f"{node_id!r} is not a proda id (chain-…, stmt-…, concept-…)") from None
     row, table = None, None
     if kind in NODE_TABLES:
         table, key = NODE_TABLES[kind]
@@ -218,7 +218,7 @@ def node(t: Tables, node_id: str) -> dict:
             if row := _row(t, table, key, node_id):
                 break
     if row is None:
-        raise TableError(f"{node_id} is in no table of this workspace")
+        raise TableError(f"no node {node_id} in this workspace")
     out: dict[str, Any] = {"id": node_id, "kind": kind, "table": table, "row": _jsonable(row)}
     out["neighbours"] = neighbours(t, node_id, kind, row)
     out["chunk"] = source_chunk(t, node_id, kind, row)
@@ -309,6 +309,23 @@ def neighbours(t: Tables, node_id: str, kind: str, row: dict) -> list[dict]:
     for n in unique:
         n["label"] = labels.get(n["id"], n["id"])
     return unique[:MAX_NEIGHBOURS]
+
+
+ID_COLUMNS = ("node_id", "chain_id", "statement_id", "concept_id", "item_id", "statement_ids",
+              "concept_ids", "node_ids", "failed_item_ids", "duplicate_of", "chunk_id")
+
+
+def page_labels(t: Tables, rows: list[dict]) -> dict[str, str]:
+    """A readable label (term, triple, process name, question) for every node id a page of
+    rows shows, so that a table of ids reads as knowledge."""
+    ids = set()
+    for r in rows:
+        for col in ID_COLUMNS:
+            v = r.get(col)
+            for x in ([v] if isinstance(v, str) else v if isinstance(v, list) else []):
+                if isinstance(x, str) and "-" in x:
+                    ids.add(x)
+    return _labels(t, sorted(ids)) if ids else {}
 
 
 def _labels(t: Tables, ids: list[str]) -> dict[str, str]:

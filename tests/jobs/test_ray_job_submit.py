@@ -44,6 +44,8 @@ def cluster_script(out: Path, ws: Path, tmp: str) -> str:
     return f"""
 set -u
 export RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0
+# proda is installed on the nodes, as on a real cluster (the Studio's Ray jobs run `proda`)
+export PATH={Path(sys.executable).parent}:$PATH
 unset RAY_ADDRESS
 {RAY} start --head --port={p} --num-cpus=1 --include-dashboard=true --dashboard-port={dash} \\
   --dashboard-host=127.0.0.1 --dashboard-agent-listen-port={a1} --dashboard-agent-grpc-port={a2} \\
@@ -65,14 +67,20 @@ submit() {{  # the job agent can need a few seconds after start: retry while it 
 }}
 JOB=job1 submit --workers 2
 JOB=job2 submit
+# the Studio submits through the same job server (its own workspace: it forces a rebuild)
+{sys.executable} {REPO}/tests/studio_ray_check.py \
+  {ws}-studio http://127.0.0.1:{dash} {out}/studio.json > {out}/studio.txt 2>&1
 {RAY} stop --force > /dev/null 2>&1
 exit 0
 """
 
 
-def test_spec_job_on_two_nodes(tmp_path):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """The cluster script's run: its outputs, the workspace, the logs."""
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to isolate the test cluster")
+    tmp_path = tmp_path_factory.mktemp("cluster")
     out, ws = tmp_path / "out", tmp_path / "ws"
     out.mkdir()
     tmp = f"/tmp/proda-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 108 chars
@@ -85,6 +93,11 @@ def test_spec_job_on_two_nodes(tmp_path):
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(f"{tmp}-w", ignore_errors=True)
     logs = {f.name: f.read_text()[-6000:] for f in out.iterdir()}
+    return run, out, ws, logs
+
+
+def test_spec_job_on_two_nodes(cluster):
+    run, out, ws, logs = cluster
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:], logs)
     assert (out / "nodes.txt").read_text().strip().splitlines()[-1] == "2", logs
     assert (out / "job1.rc").read_text().strip() == "0", logs["job1.txt"]
@@ -99,3 +112,17 @@ def test_spec_job_on_two_nodes(tmp_path):
     # the second submission is a no-op: same fingerprint
     assert (out / "job2.rc").read_text().strip() == "0", logs["job2.txt"]
     assert '"status": "up-to-date"' in logs["job2.txt"]
+
+
+def test_the_studio_submits_ray_jobs_that_outlive_it(cluster):
+    """`proda studio --ray-address`: a stage started through its API runs as a Ray job; a
+    restarted Studio finds it, sees it succeed with its log; a second one is cancelled."""
+    _run, out, _ws, logs = cluster
+    assert (out / "studio.json").exists(), logs.get("studio.txt")
+    seen = json.loads((out / "studio.json").read_text())
+    assert seen["session"]["jobs_backend"] == "ray"
+    assert seen["started"]["state"] == "running" and seen["started"]["backend"] == "ray"
+    assert seen["started"]["id"] in seen["listed"]
+    assert seen["done"]["state"] == "succeeded", seen["log"]
+    assert "spec built" in seen["log"] and seen["spec_state"] == "fresh"
+    assert seen["cancelled"] == "cancelled"

@@ -106,9 +106,9 @@ def timed(client: httpx.Client, url: str, params: dict) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def load(url: str, kinds: dict, requests: int, clients: int) -> dict:
+def load(studio, kinds: dict, requests: int, clients: int) -> dict:
     out = {}
-    with httpx.Client(base_url=url, timeout=60) as c:
+    with studio.client() as c:
         for name, (path, params) in kinds.items():
             cold = timed(c, path, params)
             with ThreadPoolExecutor(clients) as pool:
@@ -120,7 +120,7 @@ def load(url: str, kinds: dict, requests: int, clients: int) -> dict:
     return out
 
 
-def browser_times(url: str, node_id: str) -> dict:
+def browser_times(studio, node_id: str) -> dict:
     from playwright.sync_api import sync_playwright
 
     out = {}
@@ -129,6 +129,8 @@ def browser_times(url: str, node_id: str) -> dict:
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update"])
         page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(studio.login_url)
+        url = studio.url
         for name, route, tab, sel in (
                 ("knowledge_statements", "#/knowledge", '[data-testid="tab-statements"]',
                  '[data-testid="data-table"][data-table-name="statements"] '
@@ -165,7 +167,7 @@ def main() -> None:
         build_workspace(root, args.rows)
     built_s = time.perf_counter() - t0
     with Studio(str(root)) as s:
-        with httpx.Client(base_url=s.url, timeout=60) as c:
+        with s.client() as c:
             t = time.perf_counter()  # the first read of the version: Parquet -> memory
             total = c.get("/api/tables/statements", params={"limit": 1}).json()["total"]
             cold_load_ms = (time.perf_counter() - t) * 1000
@@ -183,14 +185,14 @@ def main() -> None:
             "global_search": ("/api/search", {"q": "photosynthesis"}),
             "node_page": (f"/api/node/{some['statement_id']}", {}),
         }
-        lat = load(s.url, kinds, args.requests, args.clients)
+        lat = load(s, kinds, args.requests, args.clients)
         print(f"statements: {total} rows (workspace built in {built_s:.0f} s; first read of "
               f"the table {cold_load_ms:.0f} ms); "
               f"{args.clients} clients × {args.requests} requests per kind, loopback, 2 cores")
         print(f"{'request':<16}{'first ms':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
         for k, v in lat.items():
             print(f"{k:<16}{v['first_ms']:>9}{v['p50_ms']:>9}{v['p95_ms']:>9}{v['max_ms']:>9}")
-        pages = browser_times(s.url, some["statement_id"])
+        pages = browser_times(s, some["statement_id"])
     for k, v in pages.items():
         print(f"browser {k}: median {v['median_ms']} ms, max {v['max_ms']} ms "
               f"({v['runs']} loads)")

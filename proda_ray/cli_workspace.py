@@ -126,7 +126,11 @@ def studio(
     port: Annotated[int, Opt("--port", help="Port.")] = 8765,
     token: Annotated[str | None, Opt(
         "--token", envvar="PRODA_STUDIO_TOKEN",
-        help="Require this token on every request (needed for a non-loopback --host).")] = None,
+        help="The token every request must carry (default: a random one, in the URL "
+             "printed at start).")] = None,
+    no_token: Annotated[bool, Opt(
+        "--no-token", help="No token (loopback only): anyone on this machine can use it.")]
+        = False,
     ray_address: Annotated[str | None, Opt(
         "--ray-address", help="Submit jobs to this Ray cluster's job server "
                               "(http://HEAD:8265) instead of running them here.")] = None,
@@ -138,9 +142,12 @@ def studio(
     ws = Workspace(workspace)
     if not ws.exists():
         fail(f"no workspace at {ws.uri}")
+    import secrets
+
+    token = None if no_token else (token or secrets.token_urlsafe(24))
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     console.print(f"[green]proda Studio[/green] on {ws.uri}: open http://{shown}:{port}/"
-                  + (f"?token={token}" if token else ""))
+                  + (f"?token={token}" if token else ""), soft_wrap=True)
     try:
         serve(ws.uri, host=host, port=port, token=token, ray_address=ray_address)
     except (ValueError, FileNotFoundError, OSError) as e:

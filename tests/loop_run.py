@@ -83,6 +83,8 @@ def corpus(tmp_path: Path) -> Path:
 class TwoRounds:
     ws: Workspace
     out1: str  # the killed first run's output
+    debug_after_kill: bool  # round 1's debug had committed when the first run was killed
+    eval_r2_after_kill: bool  # round 2's eval had committed then (it must not have)
     out2: str  # the resumed run's output
     returncode: int  # the resumed run's
 
@@ -116,7 +118,9 @@ def run_two_rounds(tmp_path: Path) -> TwoRounds:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(first.pid, signal.SIGKILL)
     out1 = first.communicate()[0]
+    debug_after_kill = ws.exists("stages", "debug", "manifest.json")
+    eval_r2_after_kill = ws.exists("stages", "eval.r2", "manifest.json")
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     out2 = again.stdout + again.stderr
-    return TwoRounds(ws, out1, out2, again.returncode)
+    return TwoRounds(ws, out1, debug_after_kill, eval_r2_after_kill, out2, again.returncode)

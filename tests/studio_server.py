@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ PRODA = str(Path(sys.executable).with_name("proda"))
 
 
 class Studio:
-    def __init__(self, workspace: str, *, token: str | None = None, host: str = "127.0.0.1",
+    def __init__(self, workspace: str, *, token: str | None = "random", host: str = "127.0.0.1",
                  env: dict | None = None, log: Path | None = None, extra: tuple = ()):
+        """``token``: the one to require ("random": a fresh one; None: ``--no-token``)."""
+        token = secrets.token_urlsafe(16) if token == "random" else token
         self.workspace, self.token, self.host, self.extra = workspace, token, host, list(extra)
         self.port = free_port()
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "",
@@ -30,9 +33,14 @@ class Studio:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def login_url(self) -> str:
+        """What `proda studio` prints: opening it sets the browser's session cookie."""
+        return f"{self.url}/?token={self.token}" if self.token else f"{self.url}/"
+
     def start(self, timeout: float = 60) -> Studio:
         cmd = [PRODA, "studio", "-w", self.workspace, "--port", str(self.port),
-               "--host", self.host, *(["--token", self.token] if self.token else []),
+               "--host", self.host, *(["--token", self.token] if self.token else ["--no-token"]),
                *self.extra]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,

@@ -28,8 +28,8 @@ def table(ws: Workspace, stage: str, name: str) -> list[dict]:
 
 def test_two_rounds_killed_and_resumed_with_an_honest_report(two_round_loop):
     ws, out1, out2 = two_round_loop.ws, two_round_loop.out1, two_round_loop.out2
-    assert ws.exists("stages", "debug", "manifest.json"), out1[-4000:]
-    assert not ws.exists("stages", "eval.r2", "manifest.json"), "killed too late"
+    assert two_round_loop.debug_after_kill, out1[-4000:]
+    assert not two_round_loop.eval_r2_after_kill, "killed too late"
 
     assert two_round_loop.returncode == 0, out2[-4000:]
     for stage in ("spec", "extract", "merge", "bench", "build", "train", "eval", "eval.base",

@@ -150,27 +150,34 @@ def test_no_path_outside_the_workspace_is_served(studio, spec_ws):
 
 
 def test_a_token_guards_every_request(spec_ws, tmp_path):
-    # a non-loopback host without a token is refused before anything listens
     import subprocess
 
-    r = subprocess.run([PRODA, "studio", "-w", str(spec_ws), "--host", "0.0.0.0"],
-                       capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PRODA_STUDIO_TOKEN": ""})
-    assert r.returncode == 2 and "token" in r.stderr and "Traceback" not in r.stderr
     import httpx
 
+    # without a token the Studio serves loopback only, and only when asked to
+    r = subprocess.run([PRODA, "studio", "-w", str(spec_ws), "--host", "0.0.0.0",
+                        "--no-token"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PRODA_STUDIO_TOKEN": ""})
+    assert r.returncode == 2 and "token" in r.stderr and "Traceback" not in r.stderr
+    with Studio(str(spec_ws), token=None) as s:
+        assert httpx.get(f"{s.url}/api/overview").status_code == 200
+
     with Studio(str(spec_ws), token="t0ken-for-the-test") as s:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "t0ken-for"}):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "t0ken-for"},
+                        {"Cookie": f"proda_studio_{s.port}=t0ken-for-the-test"}):
             r = httpx.get(f"{s.url}/api/overview", headers=headers)
             assert r.status_code == 401 and "token" in r.json()["detail"]
-        assert httpx.get(f"{s.url}/", follow_redirects=False).status_code == 401
+        for path in ("/", "/assets/", "/api/file?path=reports/note.md", "/index.html"):
+            assert httpx.get(f"{s.url}{path}", follow_redirects=False).status_code == 401
+        assert httpx.head(f"{s.url}/api/overview").status_code == 401
         ok = httpx.get(f"{s.url}/api/overview",
                        headers={"Authorization": "Bearer t0ken-for-the-test"})
         assert ok.status_code == 200
-        # opening /?token=… sets an HttpOnly cookie; the page then works without the query
+        # opening /?token=… trades the token for an HttpOnly session cookie (not the token)
         with httpx.Client(base_url=s.url) as browser:
             r = browser.get("/", params={"token": "t0ken-for-the-test"}, follow_redirects=False)
             assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
+            assert "t0ken-for-the-test" not in r.headers["set-cookie"]
             assert browser.get("/api/overview").status_code == 200
         assert httpx.get(f"{s.url}/", params={"token": "wrong"}).status_code == 401
 
@@ -191,16 +198,40 @@ def test_actions_need_the_csrf_token_and_the_host_must_be_loopback(studio):
         assert r.status_code == 421
 
 
-def test_secrets_never_leave_the_server(studio):
-    """The Studio's environment holds an API key: no endpoint returns it."""
+def test_secrets_never_leave_the_server(studio, spec_ws, tmp_path):
+    """The Studio's environment holds an API key and the workspace holds files with secret
+    keys and a job log that printed the key: no endpoint returns either."""
+    (spec_ws / "reports" / "engine.json").write_text(json.dumps(
+        {"engine": {"api_key": "abc-literal-key", "api_key_env": "OPENAI_API_KEY"}}))
+    (spec_ws / "reports" / "engine.yaml").write_text("engine:\n  token: yaml-literal-tok\n")
+    (spec_ws / "reports" / "run.log").write_text(f"called with {SECRET}\n")
+    jobs = spec_ws / "studio" / "jobs" / "0123456789ab"
+    jobs.mkdir(parents=True, exist_ok=True)
+    (jobs / "log.txt").write_text(f"$ proda spec\nkey {SECRET}\n")
     with studio.client() as c:
-        bodies = [c.get(p).text for p in (
-            "/api/session", "/api/overview", "/api/tables", "/api/benchmark", "/api/sft",
-            "/api/training", "/api/evaluation", "/api/diagnosis", "/api/jobs",
-            "/api/stages/spec", "/api/files")]
+        paths = ["/api/session", "/api/overview", "/api/tables", "/api/benchmark", "/api/sft",
+                 "/api/training", "/api/evaluation", "/api/diagnosis", "/api/jobs",
+                 "/api/stages/spec", "/api/files", "/api/files?path=studio/jobs/0123456789ab",
+                 "/api/file?path=studio/jobs/0123456789ab/log.txt",
+                 "/api/file?path=reports/engine.json", "/api/file?path=reports/engine.yaml",
+                 "/api/file?path=reports/run.log", "/api/file?path=proda.yaml",
+                 "/api/file?path=stages/spec/manifest.json"]
+        bodies = {p: c.get(p).text for p in paths}
         for t in c.get("/api/tables").json():
-            bodies.append(c.get(f"/api/tables/{t['name']}", params={"limit": 500}).text)
-        assert all(SECRET not in b for b in bodies)
+            bodies[t["name"]] = c.get(f"/api/tables/{t['name']}", params={"limit": 500}).text
+        for p, body in bodies.items():
+            assert SECRET not in body and "literal-k" not in body and "literal-tok" not in body, p
+        assert "[redacted]" in bodies["/api/file?path=reports/run.log"]
+        assert "OPENAI_API_KEY" in bodies["/api/file?path=reports/engine.json"]
+        assert c.get("/api/file", params={"path": "studio/jobs/0123456789ab/log.txt"}
+                     ).status_code == 404
+        # a workspace page cannot run in the Studio's origin
+        (spec_ws / "reports" / "x.html").write_text("<script>alert(1)</script>")
+        (spec_ws / "reports" / "x.xhtml").write_text("<html/>")
+        for name in ("x.html", "x.xhtml"):
+            r = c.get("/api/file", params={"path": f"reports/{name}"})
+            assert not r.headers["content-type"].startswith(("text/html", "application/xhtml"))
+            assert "sandbox" in r.headers["content-security-policy"]
     cfg = {"engine": {"api_key": "abc", "api_key_env": "OPENAI_API_KEY",
                       "headers": {"Authorization": "Bearer xyz"}, "model": "m"},
            "secret_token": "s3", "nested": [{"password": "p"}]}
@@ -209,6 +240,28 @@ def test_secrets_never_leave_the_server(studio):
     assert "OPENAI_API_KEY" in red and '"m"' in red
     assert mask_secrets(f"calling with {SECRET}", {"OPENAI_API_KEY": SECRET}) == \
         "calling with [redacted]"
+
+
+def test_a_job_log_that_prints_a_key_comes_back_masked(tmp_path):
+    """A real job whose output holds the key (its corpus path names it): the jobs API
+    returns the log with the key masked."""
+    from proda_ray.config import ProjectConfig
+    from proda_ray.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.makedirs()
+    cfg = ProjectConfig.load(ws)
+    cfg.spec.corpus = [str(tmp_path / f"missing-{SECRET}")]
+    cfg.save(ws)
+    with Studio(ws.uri, env={"OPENAI_API_KEY": SECRET}) as s, s.client() as c:
+        csrf = c.get("/api/session").json()["csrf"]
+        job = c.post("/api/jobs", json={"stage": "spec"}, headers={"X-CSRF-Token": csrf}).json()
+        deadline = time.time() + 120
+        while (j := c.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
+            assert time.time() < deadline
+            time.sleep(0.5)
+        assert j["state"] == "failed" and "missing-[redacted]" in j["log"], j["log"][-2000:]
+        assert SECRET not in c.get("/api/jobs").text and SECRET not in j["log"]
 
 
 @pytest.mark.slow
@@ -258,3 +311,35 @@ def test_jobs_are_durable_and_cancellable(spec_ws, tmp_path):
             assert not running_in_group(job2["pid"])  # the command and its Ray are gone
     finally:
         s.stop()
+
+
+def test_a_run_that_is_training_shows_its_curve_live(tmp_path):
+    """The Training screen's data while a run trains: its step files (written here as rank 0
+    writes them, `stages/<train>/runs/<fp>/metrics/step-NNNNNNN.json`) are read on every
+    request; a committed run's files are not shown as live."""
+    from proda_ray.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.makedirs()
+
+    def step(run: str, n: int) -> None:
+        ws.write_json(f"stages/train.r2/runs/{run}/metrics/step-{n:07d}.json",
+                      {"step": n, "loss": 3.0 - 0.1 * n, "val_loss": None, "lr": 1e-4,
+                       "grad_norm": 1.0, "tokens": 100 * n, "tokens_per_s": 50.0})
+
+    def train_run(c) -> dict:
+        runs = c.get("/api/training").json()["runs"]
+        return next((r for r in runs if r["stage"] == "train.r2"), runs)
+
+    with Studio(ws.uri) as s, s.client() as c:
+        step("a1", 1)
+        step("a1", 2)
+        r = train_run(c)
+        assert r["state"] == "running" and [m["step"] for m in r["metrics"]] == [1, 2]
+        stage = next(x for x in c.get("/api/overview").json()["stages"]
+                     if x["name"] == "train.r2")
+        assert stage["state"] == "running"
+        step("a1", 3)
+        assert [m["loss"] for m in train_run(c)["metrics"]] == [2.9, 2.8, 2.7]
+        ws.write_json("stages/train.r2/runs/a1/manifest.json", {"stage": "train.r2"})
+        assert train_run(c)["state"] != "running"

@@ -83,9 +83,11 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, studio):
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     pg = ctx.new_page()
+    pg.goto(studio.login_url)  # as a user opens the URL `proda studio` printed
+    assert pg.url.rstrip("/") == studio.url  # the token left the address bar for a cookie
     pg.problems = []  # console errors and warnings, uncaught exceptions, failed requests
     pg.on("console", lambda m: m.type in ("error", "warning") and pg.problems.append(
         f"console {m.type}: {m.text}"))

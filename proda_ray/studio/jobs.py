@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -47,25 +48,28 @@ def now() -> str:
 
 def stage_command(stage: str, force: bool = False, rounds: int | None = None) -> list[str]:
     """The ``proda`` arguments that (re)build ``stage`` (``run``: the loop, ``rounds`` of it)."""
-    if stage == "run":
-        args = ["run", "--rounds", str(rounds or 1)]
-    else:
-        m = _STAGE.match(stage)
-        if not m:
-            raise JobError(f"unknown stage {stage!r}")
-        kind, rnd, tag = m["kind"], int(m["round"] or 1), m["tag"]
-        per_round = kind in ("train", "eval", "debug")
-        ok = (not tag or (tag == "blind" and kind in ("train", "eval") and rnd > 1)
-              or (kind == "eval" and rnd == 1)) and (rnd == 1 or per_round)
-        if not ok or (tag != "blind" and tag is not None and rnd > 1):
-            raise JobError(f"unknown stage {stage!r}")
-        args = ["extract" if kind == "merge" else kind]
-        if rnd > 1:
-            args += ["--round", str(rnd)]
-        if tag == "blind":
-            args += ["--arm", "blind"]
-        elif tag:
-            args += ["--label", tag]
+    if stage == "run":  # the loop: every stage skipped when up to date (no --force)
+        return ["run", "--rounds", str(rounds or 1), "-q"]
+    m = _STAGE.match(stage)
+    if not m:
+        raise JobError(f"unknown stage {stage!r}")
+    kind, rnd, tag = m["kind"], int(m["round"] or 1), m["tag"]
+    blind = tag == "blind" and kind in ("train", "eval") and rnd > 1
+    reference = tag == "base" and kind == "eval" and rnd == 1
+    if (tag and not (blind or reference)) or (rnd > 1 and kind not in ("train", "eval",
+                                                                       "debug")):
+        raise JobError(f"unknown stage {stage!r}")
+    if kind == "merge":
+        if force:  # `proda extract --force` would redo every LLM call as well
+            raise JobError("merge is built by `proda extract`: force extract instead")
+        kind = "extract"
+    args = [kind]
+    if rnd > 1:
+        args += ["--round", str(rnd)]
+    if blind:
+        args += ["--arm", "blind"]
+    if reference:  # the round-1 base model, whatever eval.model says (as `proda run` does)
+        args += ["--label", "base", "--model", "base"]
     return [*args, "-q", *(["--force"] if force else [])]
 
 
@@ -117,11 +121,13 @@ class LocalJobs:
         return rec
 
     def _state(self, rec: dict) -> str:
+        pid = rec.get("pid")
         if "returncode" in rec:
-            if rec.get("cancel_requested"):
-                return "cancelled"
-            return "succeeded" if rec["returncode"] == 0 else "failed"
-        if _alive(rec.get("pid"), rec["id"]):
+            if rec["returncode"] == 0:  # done before a cancel could land
+                return "succeeded"
+            return "cancelled" if rec.get("cancel_requested") else "failed"
+        # the supervisor, or (if it died) the command it started, still in its group
+        if _alive(pid, rec.get("pid_started")) or (pid and _group_alive(pid)):
             return "running"
         return "cancelled" if rec.get("cancel_requested") else "failed"
 
@@ -173,7 +179,7 @@ class LocalJobs:
                 [sys.executable, "-m", "proda_ray.studio.jobs", str(d)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, env={**os.environ, "PRODA_STUDIO_JOB": job_id})
-            rec["pid"] = proc.pid
+            rec["pid"], rec["pid_started"] = proc.pid, _start_time(proc.pid)
             self._write(job_id, rec)
             # reap it in the background so it leaves no zombie while the server lives
             threading.Thread(target=proc.wait, daemon=True).start()
@@ -202,28 +208,30 @@ class LocalJobs:
 
 def _group_alive(pgid: int) -> bool:
     """Does any process of group ``pgid`` still run (zombies, waiting to be reaped, do not)?"""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
+    for proc in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(proc.name))
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
             return True
     return False
 
 
-def _alive(pid: int | None, job_id: str) -> bool:
-    """Is ``pid`` the supervisor of ``job_id`` (not a process that reused its pid)?"""
-    if not pid:
-        return False
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, pgrp, …"""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
     except OSError:
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # exited, not yet reaped
-        return False
-    return job_id.encode() in cmdline
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[19] if fields else None  # field 22 of stat: start time in clock ticks
+
+
+def _alive(pid: int | None, started: str | None) -> bool:
+    """Is ``pid`` still the process we started (same start time: not a reused pid)?"""
+    fields = _stat(pid) if pid else None
+    return bool(fields) and fields[0] != "Z" and (started is None or fields[19] == started)
 
 
 class RayJobs:
@@ -248,7 +256,12 @@ class RayJobs:
         if not re.fullmatch(r"[0-9a-f]{12}", job_id or "") or not path.exists():
             raise JobError(f"no job {job_id!r}")
         rec = json.loads(path.read_text())
-        info = self.client.get_job_info(rec["submission_id"])
+        try:
+            info = self.client.get_job_info(rec["submission_id"])
+        except Exception as e:  # the cluster lost it (restarted) or cannot be reached
+            rec.update(state="unknown", ended_at=None, backend=self.backend,
+                       error=str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+            return rec
         rec["state"] = self._state(info.status)
         rec["ended_at"] = (datetime.fromtimestamp(info.end_time / 1000, UTC)
                            .isoformat(timespec="seconds") if info.end_time else None)
@@ -268,9 +281,14 @@ class RayJobs:
 
     def start(self, stage: str, force: bool = False, rounds: int | None = None) -> dict:
         args = stage_command(stage, force, rounds)
+        for j in self.list():
+            if j["state"] == "running":
+                raise JobError(f"job {j['id']} ({j['stage']}) is still running on this "
+                               "workspace; wait for it or cancel it first")
         job_id = uuid.uuid4().hex[:12]
         command = ["proda", *args[:1], "-w", self.ws.uri, *args[1:]]
-        sid = self.client.submit_job(entrypoint=" ".join(command),
+        sid = self.client.submit_job(entrypoint=shlex.join(command),
+                                     runtime_env={"env_vars": {"COLUMNS": "4000"}},
                                      submission_id=f"proda-studio-{job_id}")
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / f"{job_id}.json").write_text(json.dumps({
@@ -294,9 +312,17 @@ def supervise(job_dir: Path) -> int:
     with (job_dir / "log.txt").open("ab") as log:
         log.write(f"$ {' '.join(rec['command'])}\n".encode())
         log.flush()
-        env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-        proc = subprocess.Popen(rec["command"], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env)
+        # one line per message (rich wraps at 80 columns off a terminal): a wrapped line
+        # would also split a secret past the masking
+        env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+               "COLUMNS": "4000"}
+        try:
+            proc = subprocess.Popen(rec["command"], stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env)
+        except OSError as e:
+            log.write(f"could not start the command: {e}\n".encode())
+            _write_result(job_dir, 127)
+            return 127
 
         def forward(signum, _frame):
             with contextlib.suppress(ProcessLookupError):
@@ -304,10 +330,14 @@ def supervise(job_dir: Path) -> int:
 
         signal.signal(signal.SIGTERM, forward)
         rc = proc.wait()
+    _write_result(job_dir, rc)
+    return rc
+
+
+def _write_result(job_dir: Path, rc: int) -> None:
     tmp = job_dir / f".result-{uuid.uuid4().hex}"
     tmp.write_text(json.dumps({"returncode": rc, "ended_at": now()}))
     tmp.replace(job_dir / "result.json")
-    return rc
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import mimetypes
 import posixpath
 import secrets
 from importlib import resources
@@ -29,13 +28,12 @@ from fastapi.staticfiles import StaticFiles
 
 from proda_ray import __version__
 from proda_ray.studio import views
-from proda_ray.studio.jobs import JobError, LocalJobs, RayJobs
+from proda_ray.studio.jobs import JobError, LocalJobs, RayJobs, mask_secrets
 from proda_ray.studio.tables import TableError, Tables
 from proda_ray.workspace import Workspace
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MAX_FILE_BYTES = 64 << 20
-COOKIE = "proda_token"
 
 
 def is_loopback(host: str) -> bool:
@@ -62,13 +60,19 @@ def safe_relpath(path: str) -> str:
 
 
 def create_app(workspace: str, *, token: str | None = None, ray_address: str | None = None,
-               host: str = "127.0.0.1") -> FastAPI:
+               host: str = "127.0.0.1", port: int = 8765) -> FastAPI:
+    """The app over ``workspace``. ``token``: required on every request (None: none, which
+    ``serve`` allows on loopback only, when asked for explicitly)."""
     ws = Workspace(workspace)
     if not ws.exists():
         raise FileNotFoundError(f"no workspace at {ws.uri}")
     tables = Tables(ws)
     jobs = RayJobs(ws, ray_address) if ray_address else LocalJobs(ws)
     csrf = secrets.token_urlsafe(32)
+    # the browser's cookie holds a random session id, not the token (cookies are not scoped
+    # by port: another server on this host would receive it), under a per-port name
+    session_id, cookie = secrets.token_urlsafe(32), f"proda_studio_{port}"
+    loopback = is_loopback(host)
     app = FastAPI(title="proda Studio", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.tables, app.state.jobs, app.state.csrf = tables, jobs, csrf
@@ -77,23 +81,25 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
         if not token:
             return True
         given = request.headers.get("authorization", "")
-        given = given[7:] if given.lower().startswith("bearer ") else ""
-        given = given or request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(given.encode(), token.encode())
+        if given.lower().startswith("bearer "):
+            return hmac.compare_digest(given[7:].encode(), token.encode())
+        return hmac.compare_digest(request.cookies.get(cookie, "").encode(),
+                                   session_id.encode())
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
         hostname = (urlsplit(f"//{request.headers.get('host', '')}").hostname or "").lower()
-        if not token and not is_loopback(hostname):
+        if loopback and not is_loopback(hostname):  # DNS rebinding
             return JSONResponse({"detail": "this Studio answers on loopback only"}, 421)
         if (token and request.url.path == "/" and "token" in request.query_params
                 and hmac.compare_digest(request.query_params["token"].encode(),
                                         token.encode())):
             resp = RedirectResponse("/", 303)
-            resp.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+            resp.set_cookie(cookie, session_id, httponly=True, samesite="strict")
             return resp
         if not authorised(request):
-            return JSONResponse({"detail": "a valid token is required (open /?token=…)"}, 401)
+            return JSONResponse({"detail": "a valid token is required (open the URL "
+                                           "`proda studio` printed: /?token=…)"}, 401)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
@@ -105,9 +111,9 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["Content-Security-Policy"] = (
+        resp.headers.setdefault("Content-Security-Policy", (
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-            "connect-src 'self'; frame-ancestors 'none'")
+            "connect-src 'self'; frame-ancestors 'none'"))
         return resp
 
     @app.exception_handler(TableError)
@@ -210,15 +216,14 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
     @app.get("/api/file")
     def file(path: str) -> Response:
         rel = _inside(path)
+        if rel == "studio" or rel.startswith("studio/"):
+            raise TableError("no file here: job records and logs are served by /api/jobs")
         info = ws.fs.get_file_info(ws.path(rel))
         if info.type != pafs.FileType.File:
             raise TableError(f"no file {path!r} in the workspace")
         if info.size > MAX_FILE_BYTES:
             raise TableError(f"{path!r} is larger than {MAX_FILE_BYTES >> 20} MiB")
-        kind = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-        if kind in ("text/html", "image/svg+xml", "application/javascript", "text/javascript"):
-            kind = "text/plain"  # never let a workspace file run script in the Studio's origin
-        return Response(ws.read_bytes(rel), media_type=kind)
+        return _file_response(rel, ws.read_bytes(rel))
 
     def _inside(path: str) -> str:
         try:
@@ -268,12 +273,47 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
     return app
 
 
+IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+          ".gif": "image/gif", ".webp": "image/webp"}
+TEXT = {".md", ".txt", ".csv", ".tsv", ".jsonl", ".log", ".json", ".yaml", ".yml"}
+
+
+def _file_response(rel: str, data: bytes) -> Response:
+    """A workspace file as the Studio serves it: images as themselves; text (Markdown,
+    JSON, YAML, logs) as text/plain with secret-looking config keys redacted and the values
+    of secret-looking environment variables masked; anything else as a download. Nothing a
+    workspace holds can run as a page of the Studio's origin (and the response is
+    sandboxed besides)."""
+    import json
+
+    import yaml
+
+    ext = posixpath.splitext(rel)[1].lower()
+    headers = {"Content-Security-Policy": "sandbox; default-src 'none'"}
+    if ext in IMAGES:
+        return Response(data, media_type=IMAGES[ext], headers=headers)
+    if ext not in TEXT:
+        name = posixpath.basename(rel).replace('"', "")
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return Response(data, media_type="application/octet-stream", headers=headers)
+    text = data.decode("utf-8", "replace")
+    try:
+        if ext == ".json":
+            text = json.dumps(views.redact(json.loads(text)), indent=2)
+        elif ext in (".yaml", ".yml"):
+            text = yaml.safe_dump(views.redact(yaml.safe_load(text)), sort_keys=False)
+    except (ValueError, yaml.YAMLError):
+        pass  # not parseable: served as text, masked below
+    return Response(mask_secrets(text), media_type="text/plain; charset=utf-8", headers=headers)
+
+
 def serve(workspace: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           ray_address: str | None = None) -> None:
+    """Serve until interrupted. ``token`` None: no token, which only loopback allows."""
     import uvicorn
 
     if not is_loopback(host) and not token:
-        raise ValueError(f"--host {host} is not loopback: give --token (or PRODA_STUDIO_TOKEN)"
-                         " so that every request is authenticated")
-    app = create_app(workspace, token=token, ray_address=ray_address, host=host)
+        raise ValueError(f"--host {host} is not loopback: it needs a token (drop --no-token, "
+                         "or give --token / PRODA_STUDIO_TOKEN)")
+    app = create_app(workspace, token=token, ray_address=ray_address, host=host, port=port)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,8 +1,9 @@
 """The workspace's committed tables as paged, filtered, sorted queries (polars).
 
-A table version (``tables/<name>/<fingerprint>``) never changes once committed, so each one is
-read once and kept, keyed by its path, in a small LRU; a rebuilt stage commits a new path and
-the next request reads that. Only the asked page leaves the server.
+A table version (``tables/<name>/<fingerprint>``) does not change between two commits of its
+stage, so each one is read once and kept in a small LRU keyed by (path, commit time): a
+rebuilt stage commits a new path, or (``--force``) the same path at a new time, and the next
+request reads that. Only the asked page leaves the server.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class TableRef:
     stage: str
     path: str
     rows: int
+    committed_at: str  # a forced rebuild rewrites the same path: the commit tells them apart
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.path, self.committed_at
 
 
 class Tables:
@@ -39,7 +45,7 @@ class Tables:
 
     def __init__(self, ws: Workspace):
         self.ws = ws
-        self._cache: OrderedDict[str, pl.DataFrame] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], pl.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
         self._refs: tuple[float, dict[str, TableRef]] = (float("-inf"), {})
 
@@ -50,7 +56,7 @@ class Tables:
             at, refs = self._refs
             if time.monotonic() - at < REFRESH_S:
                 return refs
-        refs = {t: TableRef(t, m.stage, info.path, info.rows)
+        refs = {t: TableRef(t, m.stage, info.path, info.rows, m.finished_at)
                 for m in committed_manifests(self.ws).values()
                 for t, info in m.outputs.items()}
         with self._lock:
@@ -66,15 +72,15 @@ class Tables:
     def frame(self, name: str) -> pl.DataFrame:
         ref = self.ref(name)
         with self._lock:
-            if ref.path in self._cache:
-                self._cache.move_to_end(ref.path)
-                return self._cache[ref.path]
+            if ref.key in self._cache:
+                self._cache.move_to_end(ref.key)
+                return self._cache[ref.key]
         if ref.rows == 0 and not self.ws.exists(ref.path):
             df = pl.DataFrame()
         else:
             df = pl.from_arrow(self.ws.read_parquet(ref.path))
         with self._lock:
-            self._cache[ref.path] = df
+            self._cache[ref.key] = df
             while len(self._cache) > CACHE_VERSIONS:
                 self._cache.popitem(last=False)
         return df
@@ -85,9 +91,9 @@ class Tables:
 
         ref = self.ref(name)
         with self._lock:
-            if ref.path in self._cache:
+            if ref.key in self._cache:
                 return [{"name": c, "type": str(t)}
-                        for c, t in self._cache[ref.path].schema.items()]
+                        for c, t in self._cache[ref.key].schema.items()]
         files = self.ws.list_files(ref.path, suffix=".parquet")
         if not files:
             return []

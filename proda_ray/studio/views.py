@@ -48,6 +48,10 @@ def redact(obj: Any) -> Any:
     return obj
 
 
+def kind_of(name: str) -> str:
+    return parse_stage_name(name)["kind"]
+
+
 def parse_stage_name(name: str) -> dict:
     """``eval.r2.blind`` -> kind eval, round 2, arm blind; ``eval.base`` -> label base."""
     m = _NAME.match(name)
@@ -70,7 +74,10 @@ def overview(t: Tables, jobs: list[dict]) -> dict:
     last_job = {}
     for j in sorted(jobs, key=lambda j: j.get("started_at") or ""):
         last_job[j["stage"]] = j
-    names = list(dict.fromkeys([*PIPELINE, *sorted(manifests)]))
+    names = list(dict.fromkeys([*PIPELINE, *sorted(manifests), *sorted(
+        n for n in _stage_dirs(t) if _NAME.match(n))]))
+    # a running `proda run` job: its stage is the one whose uncommitted run is busiest now
+    loop_stage = _busiest_uncommitted(t, names) if "run" in running else None
     stages, edges = [], set()
     for name in names:
         m, s = manifests.get(name), status.get(name)
@@ -78,7 +85,8 @@ def overview(t: Tables, jobs: list[dict]) -> dict:
         j = last_job.get(name)
         if j and j["state"] == "failed" and (not m or m.finished_at < (j.get("started_at") or "")):
             state = "failed"
-        if name in running or ("run" in running and not m):
+        if name in running or name == loop_stage or (
+                kind_of(name) == "train" and _live_run(t, name, name in running) is not None):
             state = "running"
         inputs = sorted({producers[k.removeprefix("table:")] for k in (m.inputs if m else {})
                          if k.startswith("table:") and k.removeprefix("table:") in producers})
@@ -100,8 +108,42 @@ def overview(t: Tables, jobs: list[dict]) -> dict:
         })
     known = {s["name"] for s in stages}
     edges.update(e for e in PLANNED_EDGES if e[1] not in manifests and set(e) <= known)
+    # stale travels downstream: a stage built on a stale one is stale too
+    by_name = {s["name"]: s for s in stages}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            if (by_name[a]["state"] == "stale" and by_name[b]["state"] == "fresh"
+                    and b in manifests):
+                by_name[b]["state"] = "stale"
+                by_name[b]["stale_inputs"] = [*by_name[b]["stale_inputs"], f"stage:{a}"]
+                changed = True
     return {"workspace": t.ws.uri, "stages": stages, "edges": sorted(edges),
             "rounds": rounds(manifests), "jobs": jobs}
+
+
+def _busiest_uncommitted(t: Tables, names: list[str]) -> str | None:
+    """The stage with the most recently written run directory that has no manifest yet
+    (its own entries and their direct children, as a run writes into both), if recent."""
+    import time
+
+    import pyarrow.fs as pafs
+
+    fs, best, best_mtime = t.ws.fs, None, time.time() - LIVE_S
+    for name in names:
+        base = t.ws.path("stages", name, "runs")
+        if fs.get_file_info(base).type != pafs.FileType.Directory:
+            continue
+        for run in fs.get_file_info(pafs.FileSelector(base)):
+            if run.type != pafs.FileType.Directory or fs.get_file_info(
+                    posixpath.join(run.path, "manifest.json")).type == pafs.FileType.File:
+                continue
+            infos = [run, *fs.get_file_info(pafs.FileSelector(run.path))]
+            newest = max((i.mtime.timestamp() for i in infos if i.mtime), default=0.0)
+            if newest > best_mtime:
+                best, best_mtime = name, newest
+    return best
 
 
 def rounds(manifests: dict[str, StageManifest]) -> list[dict]:
@@ -367,13 +409,21 @@ def source_chunk(t: Tables, node_id: str, kind: str, row: dict) -> dict | None:
             sel = sel.filter(pl.col("chain_id") == node_id)
         elif kind == "concept" or kind in ("item", "sft"):
             sel = sel.filter(pl.col("statement_id").is_in(row.get("statement_ids") or []))
-        n = len(chunk["text"])
-        highlights = [{"start": int(r["quote_char_start"]), "end": int(r["quote_char_end"]),
-                       "id": r["statement_id"]} for r in sel.iter_rows(named=True)
-                      if 0 <= r["quote_char_start"] < r["quote_char_end"] <= n]
+        text = chunk["text"]
+        highlights = [{"start": _utf16(text, r["quote_char_start"]),
+                       "end": _utf16(text, r["quote_char_end"]), "id": r["statement_id"]}
+                      for r in sel.iter_rows(named=True)
+                      if 0 <= r["quote_char_start"] < r["quote_char_end"] <= len(text)]
     return {"chunk_id": chunk_id, "doc_id": chunk["doc_id"], "title": chunk.get("title"),
             "section_path": chunk.get("section_path"), "text": chunk["text"],
             "highlights": sorted(highlights, key=lambda h: (h["start"], h["end"]))}
+
+
+def _utf16(text: str, i: int) -> int:
+    """Code-point offset ``i`` of ``text`` as a UTF-16 offset: what a JavaScript string
+    indexes (they differ after any character outside the Basic Multilingual Plane)."""
+    head = text[:i]
+    return len(head) + sum(1 for c in head if ord(c) > 0xFFFF)
 
 
 def _rows(df: pl.DataFrame, columns: tuple[str, ...], limit: int = 200) -> list[dict]:
@@ -449,22 +499,27 @@ def sft_diff(t: Tables, a: str, b: str) -> dict:
 # --- training --------------------------------------------------------------------------------
 
 
+LIVE_S = 120.0  # a run whose last step file is this recent (and uncommitted) is training
+MAX_LIVE_STEPS = 5000  # the newest step files read for a live curve
+
+
 def training(t: Tables, jobs: list[dict]) -> dict:
-    """Every train stage's curves: committed runs from their metrics table, a running one
-    from the per-step files its rank 0 writes to the run's scratch as it trains."""
+    """Every train stage's curves: committed runs from their metrics table; a run that is
+    training — started by the Studio or from a terminal — from the per-step files its rank 0
+    writes to the run's scratch, read again on every request."""
     manifests = committed_manifests(t.ws)
+    status = stage_status(t.ws)
     running = {j["stage"] for j in jobs if j["state"] == "running"}
     names = sorted({n for n in manifests if parse_stage_name(n)["kind"] == "train"}
                    | {n for n in _stage_dirs(t) if parse_stage_name(n)["kind"] == "train"})
     runs = []
     for name in names:
         m = manifests.get(name)
-        live = name in running or ("run" in running)
         metrics: list[dict] = []
-        state = "fresh" if m else "not_run"
-        scratch = _latest_scratch_metrics(t, name, m.fingerprint if m else None)
-        if live and scratch is not None:
-            metrics, state = scratch, "running"
+        state = status[name]["state"] if name in status else "not_run"
+        live = _live_run(t, name, job_running=name in running)
+        if live is not None:
+            metrics, state = live, "running"
         elif m:
             table = next((tb for tb in m.outputs if tb.startswith("train_metrics")), None)
             df = t.get(table) if table else None
@@ -485,30 +540,41 @@ def _stage_dirs(t: Tables) -> list[str]:
             if i.type == pafs.FileType.Directory]
 
 
-def _latest_scratch_metrics(t: Tables, stage: str, committed_fp: str | None) -> list[dict] | None:
-    """The per-step metrics of the newest uncommitted run of ``stage``, if any."""
+def _live_run(t: Tables, stage: str, job_running: bool) -> list[dict] | None:
+    """The step metrics of the run of ``stage`` that is training now, or None: the run whose
+    step files are the newest, if its last step file is recent and it has not committed (or a
+    job is rebuilding it: a forced run writes into the committed run's directory)."""
+    import time
+
     import pyarrow.fs as pafs
 
-    base = t.ws.path("stages", stage, "runs")
-    fs = t.ws.fs
+    fs, base = t.ws.fs, t.ws.path("stages", stage, "runs")
     if fs.get_file_info(base).type != pafs.FileType.Directory:
         return None
-    best, best_mtime = None, None
+    best, best_mtime, best_files = None, -1.0, []
     for run in fs.get_file_info(pafs.FileSelector(base)):
-        fp = posixpath.basename(run.path)
-        if run.type != pafs.FileType.Directory or fp == committed_fp:
+        mdir = posixpath.join(run.path, "metrics")
+        if run.type != pafs.FileType.Directory or fs.get_file_info(mdir).type != \
+                pafs.FileType.Directory:
             continue
-        if t.ws.exists("stages", stage, "runs", fp, "manifest.json"):
-            continue
-        if best_mtime is None or (run.mtime_ns or 0) > best_mtime:
-            best, best_mtime = fp, run.mtime_ns or 0
+        files = [i for i in fs.get_file_info(pafs.FileSelector(mdir))
+                 if i.type == pafs.FileType.File and i.path.endswith(".json")]
+        newest = max((i.mtime.timestamp() for i in files if i.mtime), default=-1.0)
+        if files and newest > best_mtime:
+            best, best_mtime, best_files = run.path, newest, files
     if best is None:
         return None
+    committed = fs.get_file_info(posixpath.join(best, "manifest.json")).type == \
+        pafs.FileType.File
+    recent = time.time() - best_mtime < LIVE_S
+    if not recent or (committed and not job_running):
+        return None
     rows = []
-    for rel in t.ws.list_files("stages", stage, "runs", best, "metrics", suffix=".json"):
+    for info in sorted(best_files, key=lambda i: i.path)[-MAX_LIVE_STEPS:]:
         try:
-            rows.append(t.ws.read_json(rel))
-        except (OSError, ValueError):  # a step file being written: next poll reads it
+            with fs.open_input_stream(info.path) as f:
+                rows.append(json.loads(f.read()))
+        except (OSError, ValueError):  # a step file being written: the next poll reads it
             continue
     return sorted(rows, key=lambda r: r.get("step", 0))
 
@@ -538,7 +604,9 @@ def _predictions(t: Tables, stage: str) -> pl.DataFrame:
     m = committed_manifests(t.ws).get(stage)
     if m is None or parse_stage_name(stage)["kind"] != "eval":
         raise TableError(f"{stage!r} is not a committed eval stage")
-    table = next(tb for tb in m.outputs if tb.startswith("predictions"))
+    table = next((tb for tb in m.outputs if tb.startswith("predictions")), None)
+    if table is None:
+        raise TableError(f"{stage!r} wrote no predictions table")
     return t.frame(table)
 
 

@@ -68,12 +68,22 @@ export function getSession() {
 }
 
 export async function postJSON(path, body) {
-  const { csrf } = await getSession();
-  return request(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf },
-    body: JSON.stringify(body ?? {}),
-  });
+  const send = async () => {
+    const { csrf } = await getSession();
+    return request(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body ?? {}),
+    });
+  };
+  try {
+    return await send();
+  } catch (e) {
+    // a restarted Studio has a new CSRF token: fetch the session again, retry once
+    if (!(e instanceof ApiError) || e.status !== 403 || !/CSRF/.test(e.message)) throw e;
+    sessionPromise = null;
+    return send();
+  }
 }
 
 /**
@@ -85,6 +95,7 @@ export function useApi(path, { poll, every = 2000 } = {}) {
   const [tick, setTick] = useState(0);
   const pollRef = useRef(poll);
   pollRef.current = poll;
+  const lastRef = useRef({ path: null, data: null }); // the last answer, for polls that fail
 
   useEffect(() => {
     if (!path) {
@@ -93,16 +104,27 @@ export function useApi(path, { poll, every = 2000 } = {}) {
     }
     let alive = true;
     let timer = null;
-    setState((s) => ({ ...s, loading: true }));
+    // a new path starts empty (never shows the previous path's data under the new one);
+    // a poll of the same path keeps its data until the answer comes
+    setState((s) => (s.path === path ? { ...s, loading: true }
+      : { path, data: null, error: null, loading: true }));
+    const again = () => {
+      timer = setTimeout(() => alive && setTick((t) => t + 1), every);
+    };
     getJSON(path).then(
       (data) => {
         if (!alive) return;
-        setState({ data, error: null, loading: false });
-        if (pollRef.current && pollRef.current(data)) {
-          timer = setTimeout(() => alive && setTick((t) => t + 1), every);
-        }
+        lastRef.current = { path, data };
+        setState({ path, data, error: null, loading: false });
+        if (pollRef.current && pollRef.current(data)) again();
       },
-      (error) => alive && setState((s) => ({ ...s, error, loading: false })),
+      (error) => {
+        if (!alive) return;
+        setState((s) => ({ ...s, path, error, loading: false }));
+        // a failed poll (the server restarting, say) does not stop the polling
+        const last = lastRef.current.path === path ? lastRef.current.data : null;
+        if (pollRef.current && last && pollRef.current(last)) again();
+      },
     );
     return () => {
       alive = false;

@@ -51,7 +51,7 @@ demo: $(STAMP) $(STUDIO)
 		--workspace $(WORKSPACE) --corpus examples/sample_corpus \
 		--preset cpu-gemma-270m --set train.max_steps=12 --rounds 2
 	$(VENV)/bin/proda status --workspace $(WORKSPACE)
-	@echo "open the Studio on it: $(VENV)/bin/proda studio -w $(WORKSPACE)  (then http://localhost:8765/)"
+	@echo "look at it in the Studio: make studio  (or $(VENV)/bin/proda studio -w $(WORKSPACE)), then open the URL it prints"
 
 studio: $(STAMP) $(STUDIO)
 	$(VENV)/bin/proda studio -w $(WORKSPACE)

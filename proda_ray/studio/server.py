@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
+import polars as pl
 import pyarrow.fs as pafs
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -121,6 +122,10 @@ def create_app(workspace: str, *, token: str | None = None, ray_address: str | N
     async def bad_request(_request: Request, exc: Exception):
         msg = str(exc)
         return JSONResponse({"detail": msg}, 404 if msg.startswith("no ") else 400)
+
+    @app.exception_handler(pl.exceptions.PolarsError)
+    async def bad_query(_request: Request, exc: Exception):  # e.g. sorting a list column
+        return JSONResponse({"detail": str(exc).splitlines()[0][:300]}, 400)
 
     # --- reading -------------------------------------------------------------------------------
 

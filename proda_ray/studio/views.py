@@ -161,7 +161,7 @@ def rounds(manifests: dict[str, StageManifest]) -> list[dict]:
 def stage_detail(t: Tables, name: str) -> dict:
     m = committed_manifests(t.ws).get(name)
     if m is None:
-        raise TableError(f"stage {name!r} has not run in this workspace")
+        raise TableError(f"no stage {name!r} has run in this workspace")
     d = m.model_dump(mode="json")
     d["config"] = redact(d["config"])
     return d

@@ -28,18 +28,7 @@ def main(ws: str, address: str, out: str) -> None:
     def studio() -> Studio:
         return Studio(ws, extra=("--ray-address", address)).start()
 
-    def post(c, path, body=None):
-        csrf = c.get("/api/session").json()["csrf"]
-        return c.post(path, json=body, headers={"X-CSRF-Token": csrf}).json()
-
-    def wait(c, job_id, timeout=300):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            j = c.get(f"/api/jobs/{job_id}").json()
-            if j["state"] != "running":
-                return j
-            time.sleep(1)
-        return {"state": "timeout"}
+    post, wait = Studio.post, Studio.wait_job
 
     s = studio()
     with s.client() as c:
@@ -51,7 +40,7 @@ def main(ws: str, address: str, out: str) -> None:
     try:
         with s.client() as c:
             seen["listed"] = [j["id"] for j in c.get("/api/jobs").json()]
-            done = wait(c, job["id"])
+            done = wait(c, job["id"], 300)
             seen["done"] = {k: done.get(k) for k in ("state", "backend", "stage")}
             seen["log"] = done.get("log", "")[-4000:]
             seen["spec_state"] = next(x["state"] for x in c.get("/api/overview").json()

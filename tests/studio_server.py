@@ -71,6 +71,25 @@ class Studio:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
+    @staticmethod
+    def post(c: httpx.Client, path: str, body: dict | None = None) -> dict:
+        """A POST as the page sends it (the session's CSRF token); it must succeed."""
+        csrf = c.get("/api/session").json()["csrf"]
+        r = c.post(path, json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    @staticmethod
+    def wait_job(c: httpx.Client, job_id: str, timeout: float = 240) -> dict:
+        """The job once it is no longer running (with its log)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            j = c.get(f"/api/jobs/{job_id}").json()
+            if j["state"] != "running":
+                return j
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} still running after {timeout} s")
+
     def __enter__(self) -> Studio:
         return self.start()
 

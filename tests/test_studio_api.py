@@ -254,12 +254,8 @@ def test_a_job_log_that_prints_a_key_comes_back_masked(tmp_path):
     cfg.spec.corpus = [str(tmp_path / f"missing-{SECRET}")]
     cfg.save(ws)
     with Studio(ws.uri, env={"OPENAI_API_KEY": SECRET}) as s, s.client() as c:
-        csrf = c.get("/api/session").json()["csrf"]
-        job = c.post("/api/jobs", json={"stage": "spec"}, headers={"X-CSRF-Token": csrf}).json()
-        deadline = time.time() + 120
-        while (j := c.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
-            assert time.time() < deadline
-            time.sleep(0.5)
+        job = s.post(c, "/api/jobs", {"stage": "spec"})
+        j = s.wait_job(c, job["id"], 120)
         assert j["state"] == "failed" and "missing-[redacted]" in j["log"], j["log"][-2000:]
         assert SECRET not in c.get("/api/jobs").text and SECRET not in j["log"]
 
@@ -269,20 +265,7 @@ def test_jobs_are_durable_and_cancellable(spec_ws, tmp_path):
     """A stage started through the API is a process of its own: it survives a restart of
     the Studio, finishes, and the overview shows the stage fresh; a cancelled job leaves no
     process behind."""
-    def post(c, path, body=None):
-        csrf = c.get("/api/session").json()["csrf"]
-        r = c.post(path, json=body, headers={"X-CSRF-Token": csrf})
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def wait(c, job_id, timeout=240):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            j = c.get(f"/api/jobs/{job_id}").json()
-            if j["state"] != "running":
-                return j
-            time.sleep(0.5)
-        raise TimeoutError(job_id)
+    post, wait = Studio.post, Studio.wait_job
 
     s = Studio(str(spec_ws)).start()
     with s.client() as c:

@@ -68,7 +68,7 @@ def parse_stage_name(name: str) -> dict:
 
 def overview(t: Tables, jobs: list[dict]) -> dict:
     manifests = committed_manifests(t.ws)
-    status = stage_status(t.ws)
+    status = stage_status(t.ws, manifests)
     producers = {tb: m.stage for m in manifests.values() for tb in m.outputs}
     running = {j["stage"]: j for j in jobs if j["state"] == "running"}
     last_job = {}
@@ -508,7 +508,7 @@ def training(t: Tables, jobs: list[dict]) -> dict:
     training — started by the Studio or from a terminal — from the per-step files its rank 0
     writes to the run's scratch, read again on every request."""
     manifests = committed_manifests(t.ws)
-    status = stage_status(t.ws)
+    status = stage_status(t.ws, manifests)
     running = {j["stage"] for j in jobs if j["state"] == "running"}
     names = sorted({n for n in manifests if parse_stage_name(n)["kind"] == "train"}
                    | {n for n in _stage_dirs(t) if parse_stage_name(n)["kind"] == "train"})

@@ -158,9 +158,11 @@ def run_stage(
     return StageRun(manifest, "built", time.perf_counter() - t0)
 
 
-def stage_status(ws: Workspace) -> dict[str, dict]:
-    """Every committed stage with its freshness: stale if an input table was rebuilt since."""
-    manifests = committed_manifests(ws)
+def stage_status(ws: Workspace, manifests: dict[str, StageManifest] | None = None
+                 ) -> dict[str, dict]:
+    """Every committed stage with its freshness: stale if an input table was rebuilt since.
+    ``manifests``: the committed manifests, when the caller has read them already."""
+    manifests = committed_manifests(ws) if manifests is None else manifests
     producers = {t: m for m in manifests.values() for t in m.outputs}
     out = {}
     for name, m in manifests.items():

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.loop.stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if args.rounds:
         cfg.loop.rounds = args.rounds
-    ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus)
+    ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus,
+               placement=cfg.ray.placement, scalable_kinds=cfg.ray.scalable_kinds)
 
     def line(name, r):
         print(json.dumps({"stage": name, "status": r.status, "seconds": round(r.seconds, 2),

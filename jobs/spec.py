@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = apply_overrides(cfg, args.set)
     if args.corpus:
         cfg.spec.corpus = args.corpus
-    ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus)
+    ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus,
+               placement=cfg.ray.placement, scalable_kinds=cfg.ray.scalable_kinds)
     result = run_stage(ws, build_stage("spec", cfg, workers=args.workers),
                        force=args.force, show_progress=False)
     print(json.dumps({"status": result.status, "seconds": round(result.seconds, 2),

@@ -88,7 +88,8 @@ def _start_ray(cfg: ProjectConfig, address: str | None) -> None:
     from proda_ray.runtime import ensure_ray
 
     with console.status("starting Ray…"):
-        ensure_ray(address or cfg.ray.address, cfg.ray.num_cpus)
+        ensure_ray(address or cfg.ray.address, cfg.ray.num_cpus,
+                   placement=cfg.ray.placement, scalable_kinds=cfg.ray.scalable_kinds)
 
 
 def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | None,
@@ -276,10 +277,11 @@ def run(
                   f"`proda status --workspace {workspace}` for details")
 
 
-from proda_ray import cli_workspace  # noqa: E402 - the workspace commands join this app
+from proda_ray import cli_cluster, cli_workspace  # noqa: E402 - their commands join this app
 
-app.registered_commands += cli_workspace.app.registered_commands
-app.registered_groups += cli_workspace.app.registered_groups
+for _sub in (cli_workspace, cli_cluster):
+    app.registered_commands += _sub.app.registered_commands
+    app.registered_groups += _sub.app.registered_groups
 
 if __name__ == "__main__":
     app()

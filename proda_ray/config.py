@@ -6,10 +6,10 @@ override it for one invocation (``--set spec.chunk.max_tokens=512`` reaches any 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from proda_ray.builder.config import BuildConfig
 from proda_ray.compile.config import TrainConfig, load_preset
@@ -40,6 +40,21 @@ class RayConfig(BaseModel):
     workers: int | None = Field(
         default=None, description="Parallel tasks/actors for CPU stages (None: all CPUs)."
     )
+    placement: Literal["auto", "kinds", "off"] = Field(
+        default="auto", description="Place each stage on the node kind it declares (cpu, "
+        "inference, train) by the logical resources nodes advertise (proda_cpu...): 'auto' "
+        "where the cluster has such nodes or declares scalable kinds, 'kinds' always, 'off' "
+        "never. See docs/scale.md.")
+    scalable_kinds: list[Literal["cpu", "inference", "train"]] = Field(
+        default_factory=list, description="Node kinds the cluster's autoscaler can add though "
+        "none is up (also PRODA_SCALABLE_KINDS on the head); work for any other missing kind "
+        "fails at once.")
+
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        """YAML reads a bare ``off`` as false (and ``on`` as true)."""
+        return {False: "off", True: "kinds"}.get(v, v) if isinstance(v, bool) else v
 
 
 class ProjectConfig(BaseModel):

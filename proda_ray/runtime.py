@@ -9,13 +9,18 @@ log = logging.getLogger(__name__)
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None,
-               quiet: bool = True) -> None:
-    """Connect to ``address`` ("auto", "ray://…", "host:port"), or start a local Ray.
+               quiet: bool = True, placement: str = "auto",
+               scalable_kinds: list[str] | tuple[str, ...] = ()) -> None:
+    """Connect to ``address`` ("auto", "ray://…", "host:port"), or start a local Ray, and
+    set how stages are placed on it (``proda_ray.executors.placement``).
 
-    Does nothing if Ray is already initialized (tests share one instance per session).
+    Does not start another if Ray is already initialized (tests share one per session).
     """
     import ray
 
+    from proda_ray.executors import placement as _placement
+
+    _placement.configure(placement, scalable_kinds)
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")

@@ -43,8 +43,8 @@ class BuildStage(Stage[BuildConfig]):
     def resources(self) -> Resources:
         """The LLM units' needs (a llama.cpp engine takes a core; HTTP ones are I/O)."""
         kind = self.config.engine.kind
-        return Resources(num_cpus=1 if kind == "local" else 0.5, max_concurrency=self.workers,
-                         drives_cluster=kind == "vllm")
+        return Resources.for_engine(kind, num_cpus=1 if kind == "local" else 0.5,
+                                    max_concurrency=self.workers, drives_cluster=kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
         ws, cfg, res = ctx.workspace, self.config, StageResult()

@@ -41,6 +41,10 @@ class TrainConfig(BaseModel):
     num_workers: int = Field(default=2, ge=1, description="Ray Train workers (one per GPU).")
     use_gpu: bool = False
     cpus_per_worker: float = Field(default=1, gt=0)
+    accelerator_type: str | None = Field(
+        default=None, description="The Ray accelerator type each worker's node must have "
+        "(H100, A100, L4; None: any). On a cluster of node kinds, workers always land on "
+        "'train' nodes.")
     learning_rate: float = Field(default=2e-4, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_steps: int = Field(default=0, ge=0)

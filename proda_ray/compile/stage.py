@@ -28,6 +28,7 @@ import pyarrow as pa
 from proda_ray.compile.config import TrainConfig
 from proda_ray.compile.data import encode, ensure_chat_template, pack, split_ids
 from proda_ray.contracts import TrainReport
+from proda_ray.executors import placement
 from proda_ray.rounds import dataset_name
 from proda_ray.schema import TRAIN_METRICS
 from proda_ray.workspace.stage import Stage, StageContext, StageResult
@@ -162,6 +163,11 @@ class TrainStage(Stage[TrainConfig]):
         from proda_ray.compile.report import RayReporter, Sinks
 
         ws, cfg, res = ctx.workspace, self.config, StageResult()
+        # the workers' node, asked for (and refused if the cluster lacks it) before any work
+        place = placement.current()
+        need = place.demand("train", cpus=cfg.cpus_per_worker, gpus=1 if cfg.use_gpu else 0,
+                            accelerator_type=cfg.accelerator_type)
+        place.check(f"{self.name} ({cfg.num_workers} workers)", "train", need)
         t0 = time.perf_counter()
         table, metrics_t = self.inputs[0], self.outputs[0]
         samples = [s for s in ws.read_parquet(ctx.inputs[table].path).to_pylist()
@@ -200,7 +206,8 @@ class TrainStage(Stage[TrainConfig]):
                                               else ws.uri_of(export_rel)),
                                "fail_after_step": self.fail_after_step},
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                         resources_per_worker={"CPU": cfg.cpus_per_worker}),
+                                         resources_per_worker={
+                                             k: v for k, v in need.items() if k != "GPU"}),
             run_config=RunConfig(name=f"train-{ctx.fingerprint}",
                                  storage_path=storage,
                                  storage_filesystem=None if ws.is_local else ws.fs,

@@ -224,8 +224,9 @@ class DebugStage(Stage[DebugConfig]):
             units.append({"key": key})
         ctx.map_units("probe_units", units, _ProbeUnit, ws, ctx.scratch,
                       cfg.model_dump(mode="json"), engine_json,
-                      resources=Resources(max_concurrency=cfg.workers,
-                                          drives_cluster=engine_json["kind"] == "vllm"))
+                      resources=Resources.for_engine(
+                          engine_json["kind"], max_concurrency=cfg.workers,
+                          drives_cluster=engine_json["kind"] == "vllm"))
         out = {}
         for u in units:
             for p in ws.read_json(posixpath.join(ctx.scratch, "probe_answers",

@@ -162,6 +162,9 @@ class VLLMEngineConfig(BaseModel):
         "the bundled Gemma 3 270M converted once to a HF checkpoint, for tests).")
     tensor_parallel_size: int = 1
     concurrency: int = Field(default=1, description="vLLM engine replicas (one per GPU group).")
+    accelerator_type: str | None = Field(
+        default=None, description="The Ray accelerator type of the replicas' GPUs (L4, "
+        "A10G, H100; None: any).")
     batch_size: int = 64
     max_model_len: int = 8192
     engine_kwargs: dict = Field(default_factory=dict,

@@ -37,6 +37,11 @@ def check_vllm_cluster(cfg: VLLMEngineConfig) -> None:
     """Refuse at once when the cluster cannot host a replica (instead of hanging)."""
     import ray
 
+    from proda_ray.executors import placement
+
+    pl = placement.current()
+    if ray.is_initialized() and pl.active() and "inference" in pl.scalable:
+        return  # the autoscaler adds inference nodes when the replicas ask for them
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
     if gpus < cfg.tensor_parallel_size and not cfg.allow_cpu:
         raise NoGPUError(
@@ -88,7 +93,16 @@ class VLLMBatchEngine(Engine):
                          "structured_outputs_config": {"backend": "xgrammar",
                                                        "disable_any_whitespace": True},
                          **cfg.engine_kwargs}
+        from proda_ray.executors import placement
+
         extra = {}
+        kind = placement.current().demand("inference")  # {} unless node kinds are in force
+        if kind and not cfg.allow_cpu:  # each replica's GPUs on inference nodes
+            extra["placement_group_config"] = {
+                "bundles": [{"GPU": 1, "CPU": 1, **kind}
+                            for _ in range(cfg.tensor_parallel_size)], "strategy": "PACK"}
+        if cfg.accelerator_type:
+            extra["accelerator_type"] = cfg.accelerator_type
         if cfg.allow_cpu:  # the CPU build: no GPU in the bundles, or the stage waits forever
             extra["placement_group_config"] = {"bundles": [{"CPU": 1}]}
             engine_kwargs.setdefault("enforce_eager", True)

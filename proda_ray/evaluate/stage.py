@@ -91,8 +91,9 @@ class EvalStage(Stage[EvalConfig]):
         t0 = time.perf_counter()
         run = ctx.map_units("units", units, _EvalUnit, ws, ctx.scratch,
                             cfg.model_dump(mode="json"), engine_cfg.model_dump(mode="json"),
-                            model or "", resources=Resources(
-                                num_cpus=cfg.cpus_per_worker, max_concurrency=cfg.workers,
+                            model or "", resources=Resources.for_engine(
+                                engine_cfg.kind, num_cpus=cfg.cpus_per_worker,
+                                max_concurrency=cfg.workers,
                                 drives_cluster=engine_cfg.kind == "vllm"))
         res.timings_s["answer"] = time.perf_counter() - t0
         res.usage = run.usage

@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from proda_ray.executors import placement
 from proda_ray.executors.base import Executor, UnitWorker, run_inline, run_unit
 from proda_ray.workspace.stage import Resources
 from proda_ray.workspace.storage import Workspace
@@ -58,11 +59,22 @@ class RayExecutor(Executor):
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return max(1, min(requested, cpus) if requested else cpus)
 
+    @staticmethod
+    def place(what: str, r: Resources) -> dict:
+        """Ray options for one task or actor of ``r``: its CPUs, GPUs and memory, and where
+        node kinds are in force its kind (and accelerator); refused at once if the cluster
+        cannot host it."""
+        pl = placement.current()
+        need = pl.demand(r.node_kind, cpus=r.num_cpus, gpus=r.num_gpus,
+                         accelerator_type=r.accelerator_type, memory_gb=r.memory_gb)
+        pl.check(what, r.node_kind, need)
+        return placement.remote_args(need)
+
     def call(self, fn: Callable, *args: Any, resources: Resources | None = None) -> Any:
         import ray
 
-        r = resources or Resources()
-        return ray.get(ray.remote(num_cpus=r.num_cpus, num_gpus=r.num_gpus)(fn).remote(*args))
+        place = self.place(getattr(fn, "__name__", "step"), resources or Resources())
+        return ray.get(ray.remote(**place)(fn).remote(*args))
 
     def _execute(self, ws: Workspace, marker_dir: str, todo: list[dict],
                  worker: type[UnitWorker], args: tuple, resources: Resources) -> None:
@@ -71,11 +83,11 @@ class RayExecutor(Executor):
         if resources.drives_cluster:
             run_inline(ws, marker_dir, todo, worker, args, posixpath.basename(marker_dir))
             return
+        parts = marker_dir.split("/")  # stages/<stage>/runs/<fingerprint>/<phase>
+        what = f"{parts[1]} ({parts[-1]})" if len(parts) >= 5 else parts[-1]
+        place = self.place(what, resources)
         size = min(self.workers(resources.max_concurrency), len(todo))
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-        place = {"num_cpus": resources.num_cpus}
-        if resources.num_gpus:
-            place["num_gpus"] = resources.num_gpus
         if worker.holds_state:
             ds = ds.map_batches(_Actor, batch_size=1, **place,
                                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size),
@@ -95,6 +107,7 @@ class RayExecutor(Executor):
             res = ray.cluster_resources()
             return {"executor": self.name,
                     "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
-                    "cpus": res.get("CPU", 0), "gpus": res.get("GPU", 0)}
+                    "cpus": res.get("CPU", 0), "gpus": res.get("GPU", 0),
+                    "node_kinds": placement.current().active()}
         except Exception:  # informative only; never fail a commit over it
             return {"executor": self.name}

@@ -66,9 +66,10 @@ class ExtractStage(Stage[ExtractConfig]):
 
     def resources(self) -> Resources:
         # llama.cpp runs one thread per actor; HTTP engines are I/O bound
-        return Resources(num_cpus=1 if self.config.engine.kind == "local" else 0.25,
-                         max_concurrency=self.workers,
-                         drives_cluster=self.config.engine.kind == "vllm")
+        return Resources.for_engine(self.config.engine.kind,
+                                    num_cpus=1 if self.config.engine.kind == "local" else 0.25,
+                                    max_concurrency=self.workers,
+                                    drives_cluster=self.config.engine.kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
         if self.config.engine.kind == "vllm":

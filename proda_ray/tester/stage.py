@@ -52,8 +52,9 @@ class BenchStage(Stage[BenchConfig]):
 
     def resources(self) -> Resources:
         local = self.needs_engine() and self.config.engine.kind == "local"
-        return Resources(num_cpus=1 if local else 0.5, max_concurrency=self.workers,
-                         drives_cluster=self.needs_engine() and self.config.engine.kind == "vllm")
+        kind = self.config.engine.kind if self.needs_engine() else "none"
+        return Resources.for_engine(kind, num_cpus=1 if local else 0.5,
+                                    max_concurrency=self.workers, drives_cluster=kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
         ws, cfg, res = ctx.workspace, self.config, StageResult()

@@ -14,7 +14,7 @@ import posixpath
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -30,7 +30,13 @@ R = TypeVar("R", bound=BaseModel)
 
 
 class Resources(BaseModel):
-    """What one unit of a stage's work needs; the executor decides placement."""
+    """What one unit of a stage's work needs; the executor decides placement.
+
+    ``node_kind`` says which kind of node the work is for (``cpu``: corpus and CPU-bound
+    steps, ``inference``: LLM engines that want accelerators, ``train``: training workers).
+    On a cluster whose nodes advertise their kind (``docs/scale.md``, ``cluster/``) the Ray
+    executor turns it into a resource request, so the work lands on that kind and the
+    autoscaler grows that group; on a laptop it changes nothing."""
 
     num_cpus: float = Field(default=1.0, description="CPUs per task or actor.")
     num_gpus: float = Field(default=0.0, description="GPUs per task or actor.")
@@ -40,6 +46,19 @@ class Resources(BaseModel):
     drives_cluster: bool = Field(
         default=False, description="The worker spreads its own work over the cluster (a vLLM "
         "engine with its replicas): run its units one after another in the driver.")
+    node_kind: Literal["cpu", "inference", "train"] = Field(
+        default="cpu", description="The kind of node the work belongs on.")
+    accelerator_type: str | None = Field(
+        default=None, description="A Ray accelerator type the node must have (L4, H100).")
+    memory_gb: float | None = Field(
+        default=None, gt=0, description="Memory per task or actor (Ray's logical memory).")
+
+    @classmethod
+    def for_engine(cls, engine_kind: str, **kw: Any) -> Resources:
+        """LLM work: engines that run a model on accelerators (vllm, transformers) belong on
+        inference nodes; the embedded CPU engine and HTTP clients on CPU nodes."""
+        return cls(node_kind="inference" if engine_kind in ("vllm", "transformers") else "cpu",
+                   **kw)
 
 
 @dataclass

@@ -61,6 +61,8 @@ class Placement:
     def _nodes() -> list[dict]:
         import ray
 
+        if not ray.is_initialized():  # no cluster to ask: nothing advertises a kind
+            return []
         return [n for n in ray.nodes() if n.get("Alive")]
 
     def active(self) -> bool:
@@ -71,8 +73,11 @@ class Placement:
             elif self.scalable:
                 self._active = True
             else:
+                nodes = self._nodes()
                 kinds = {kind_resource(k) for k in NODE_KINDS}
-                self._active = any(kinds & set(n.get("Resources", {})) for n in self._nodes())
+                if not nodes:
+                    return False  # asked before Ray is up: decide once it is
+                self._active = any(kinds & set(n.get("Resources", {})) for n in nodes)
         return self._active
 
     def demand(self, kind: str, *, cpus: float = 0, gpus: float = 0,

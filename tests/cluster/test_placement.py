@@ -90,6 +90,7 @@ JOB=submit submit --submission-id proda-spec-1 -- spec -w {ws} -q
 {proda} logs proda-spec-1 {job} > {out}/logs.txt 2>&1
 JOB=submit2 submit --no-wait --submission-id proda-eval-2 -- eval -w {ws} -q --force
 sleep 5
+{proda} status -w {ws} > {out}/status.txt 2>&1; echo $? > {out}/status.rc  # while it runs
 {proda} cancel proda-eval-2 {job} > {out}/cancel.txt 2>&1; echo $? > {out}/cancel.rc
 {proda} logs nosuchjob {job} > {out}/nosuch.txt 2>&1; echo $? > {out}/nosuch.rc
 {BIN}/ray stop --force > /dev/null 2>&1
@@ -222,6 +223,8 @@ def test_submit_logs_jobs_and_cancel_through_the_job_server(placed):
     assert "proda-spec-1" in (out / "jobs.txt").read_text()
     assert "spec" in (out / "logs.txt").read_text()
     _ok(out, "submit2", logs)
+    assert (out / "status.rc").read_text().strip() == "0", logs.get("status.txt")
+    assert "eval" in (out / "status.txt").read_text()
     assert (out / "cancel.rc").read_text().strip() == "0", logs.get("cancel.txt")
     assert "stopped" in (out / "cancel.txt").read_text()
     assert (out / "nosuch.rc").read_text().strip() == "2"

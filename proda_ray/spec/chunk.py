@@ -5,9 +5,12 @@
 2. ``_units`` turns blocks into packing units: a block within budget is one unit; a bigger one
    is split by lines (lists, tables, code) or sentences (paragraphs), and any piece still too
    big is cut at token boundaries.
-3. ``chunk_text`` packs units greedily up to ``max_tokens``; it prefers to close a chunk before
-   a heading once the chunk holds ``min_tokens``, never ends a chunk on a heading when it can
-   avoid it, and starts each next chunk with up to ``overlap_tokens`` of the previous one.
+   With ``max_chars``, a unit longer than that is also cut by characters (text a tokenizer
+   reads as a few huge "words").
+3. ``chunk_text`` packs units greedily up to ``max_tokens`` (and ``max_chars``); it prefers
+   to close a chunk before a heading once the chunk holds ``min_tokens``, never ends a chunk
+   on a heading when it can avoid it, and starts each next chunk with up to
+   ``overlap_tokens`` of the previous one.
 
 Invariants (property-tested): ``text[c.start:c.end] == c.text``; every chunk's standalone
 token count is within the budget; every non-whitespace character of the document is inside
@@ -168,7 +171,37 @@ def _split_spans(text: str, s: int, e: int, kind: str) -> list[tuple[int, int]]:
     return [t for t in (_trimmed(text, a, b) for a, b in bounds) if t[0] < t[1]]
 
 
-def _units(text: str, blocks: list[Block], idx: _TokenIndex, budget: int) -> list[_Unit]:
+def _char_pieces(text: str, s: int, e: int, max_chars: int) -> list[tuple[int, int]]:
+    """[s, e) in pieces of at most ``max_chars``, cut at the last whitespace of each piece's
+    second half when it has one (a 2 MB run without spaces is one "word" to WordPiece)."""
+    out = []
+    while e - s > max_chars:
+        cut = s + max_chars
+        ws = max(text.rfind(" ", s + max_chars // 2, cut), text.rfind("\n", s + max_chars // 2,
+                                                                   cut))
+        cut = ws if ws > s else cut
+        a, z = _trimmed(text, s, cut)
+        if a < z:
+            out.append((a, z))
+        s = cut
+    a, z = _trimmed(text, s, e)
+    if a < z:
+        out.append((a, z))
+    return out
+
+
+def _units(text: str, blocks: list[Block], idx: _TokenIndex, budget: int,
+           max_chars: int | None = None) -> list[_Unit]:
+    units = _token_units(text, blocks, idx, budget)
+    if max_chars is None or all(u.end - u.start <= max_chars for u in units):
+        return units
+    return [_Unit(a, z, u.heading_level, u.path) for u in units
+            for a, z in (_char_pieces(text, u.start, u.end, max_chars)
+                         if u.end - u.start > max_chars else [(u.start, u.end)])]
+
+
+def _token_units(text: str, blocks: list[Block], idx: _TokenIndex, budget: int
+                 ) -> list[_Unit]:
     hard = max(1, int(budget * 0.9))  # head-room: a piece re-tokenized alone may grow a little
     units: list[_Unit] = []
     stack: list[tuple[int, str]] = []
@@ -200,12 +233,14 @@ def chunk_text(
     max_tokens: int,
     overlap_tokens: int = 0,
     min_tokens: int = 0,
+    max_chars: int | None = None,
 ) -> list[Chunk]:
-    """Chunks of ``text`` (see the module docstring for the rules and invariants)."""
+    """Chunks of ``text`` (see the module docstring for the rules and invariants); with
+    ``max_chars``, no chunk is longer than that either, whatever its token count."""
     if not text.strip():
         return []
     idx = _TokenIndex(tok, text)
-    units = _units(text, parse_blocks(text), idx, max_tokens)
+    units = _units(text, parse_blocks(text), idx, max_tokens, max_chars)
     chunks: list[Chunk] = []
     i, n = 0, len(units)
     while i < n:
@@ -215,6 +250,8 @@ def chunk_text(
             if u.heading_level and idx.count(units[i].start, units[j - 1].end) >= min_tokens:
                 break  # close at a section boundary once the chunk holds enough
             if idx.count(units[i].start, u.end) > max_tokens:
+                break
+            if max_chars is not None and u.end - units[i].start > max_chars:
                 break
             j += 1
         while j - 1 > i and units[j - 1].heading_level:

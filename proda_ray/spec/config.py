@@ -88,6 +88,14 @@ class ChunkConfig(BaseModel):
         default="minilm",
         description="'minilm' (bundled WordPiece), or a tokenizer.json / HF directory path.",
     )
+    max_chars: int | None = Field(
+        default=None, ge=256, description="A hard bound on a chunk's characters beside the "
+        "token budget (None: 16 x max_tokens, about 4x what ordinary text needs): a run of "
+        "text without spaces is a single token to WordPiece.")
+
+    @property
+    def char_bound(self) -> int:
+        return self.max_chars or 16 * self.max_tokens
 
 
 class QualityConfig(BaseModel):

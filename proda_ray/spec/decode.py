@@ -47,6 +47,53 @@ def _clean_share(text: str) -> float:
     return 1 - bad / len(sample)
 
 
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 text without a BOM: NULs in every other byte (LE: odd positions for ASCII-range
+    text, BE: even), decoding to clean text. Binary data with NULs does not fit that."""
+    sample = data[: 65536 & ~1]
+    if len(sample) < 8 or len(data) % 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    for enc, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros > 0.3 * half and other < 0.01 * half:
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if _clean_share(text) > 0.98:
+                return text, enc
+    return None
+
+
+def _nearly_utf8(data: bytes) -> tuple[str, str] | None:
+    """UTF-8 with a few stray bytes (a Latin-1 byte pasted in): decoded with U+FFFD for
+    them, instead of guessing a code page that turns every real UTF-8 letter into mojibake.
+    Only when valid multi-byte sequences are there and at least as many as the bad bytes: it
+    *is* UTF-8 (mostly-ASCII text with one 0xE9 is left to the code-page detector)."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    if bad and multibyte >= bad:
+        return text, f"utf-8+replaced_{bad}_bytes"
+    return None
+
+
+def _mostly_japanese(data: bytes, encoding: str) -> bool:
+    """Japanese: short samples often get no language from the detector, but decode to kana
+    and kanji. Kana are required (a fifth of the letters): bytes that merely fit a CJK code
+    page come out as hanzi or hangul without them (the sample corpus's mojibake.txt)."""
+    try:
+        text = data[: 65536].decode(encoding, errors="ignore")
+    except LookupError:
+        return False
+    letters = [ch for ch in text if ch.isalpha()]
+    kana = sum(1 for ch in letters if 0x3040 <= ord(ch) <= 0x30FF)
+    kanji = sum(1 for ch in letters if 0x4E00 <= ord(ch) <= 0x9FFF)
+    return len(letters) >= 4 and kana >= 0.2 * len(letters) and kana + kanji >= 0.8 * len(
+        letters)
+
+
 def decode_bytes(data: bytes, min_confidence: float = 0.8) -> tuple[str, str]:
     """(text, encoding used). Raises ``DecodeError`` for binary or undecodable input."""
     for bom, enc in _BOMS:
@@ -59,10 +106,16 @@ def decode_bytes(data: bytes, min_confidence: float = 0.8) -> tuple[str, str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = None
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        return utf16
     if text is not None:
         if "\x00" in text[:65536] or _control_share(data) > 0.05:
             raise DecodeError("binary_content", "NUL/control bytes: not a text file")
         return text, "utf-8"
+    repaired = _nearly_utf8(data)
+    if repaired:
+        return repaired
     if b"\x00" in data[:65536] or _control_share(data) > 0.05:
         raise DecodeError("binary_content", "NUL/control bytes: not a text file")
     from charset_normalizer import from_bytes
@@ -75,7 +128,7 @@ def decode_bytes(data: bytes, min_confidence: float = 0.8) -> tuple[str, str]:
     top = (matches[0].chaos, -matches[0].coherence)
     tied = [m for m in matches if (m.chaos, -m.coherence) == top]
     best = min(tied, key=lambda m: _PREFERRED.get(m.encoding, len(_PREFERRED)))
-    if best.coherence < 0.05 and not best.languages:
+    if best.coherence < 0.05 and not best.languages and not _mostly_japanese(data, best.encoding):
         # bytes that fit some code page but read as no language at all: mojibake, not text
         raise DecodeError("undecodable_encoding",
                           f"bytes fit {best.encoding} but the result is no known language")

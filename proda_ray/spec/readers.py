@@ -14,6 +14,7 @@ import io
 import json
 import os
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ class CorpusFile:
     rel_path: str  # relative to the corpus root given by the user (stable across machines)
     size: int
     mtime_ns: int
+    problem: str = ""  # a path found but not readable as a file: the rejection's reason
+    detail: str = ""
 
 
 def detect_format(path: str) -> str | None:
@@ -51,15 +54,31 @@ def detect_format(path: str) -> str | None:
 
 
 def list_corpus(paths: list[str]) -> list[CorpusFile]:
-    """Expand files, directories (recursively) and globs; sorted, de-duplicated."""
+    """Expand files, directories (recursively) and globs; sorted, de-duplicated.
+
+    Local paths are walked here, not by pyarrow: no symlink loop is followed, a file reached
+    twice (through links) is listed once (by its resolved path), and every path that cannot
+    be read as a file — a FIFO or device, a dangling link, a link loop, a directory or file
+    without read permission — is listed with its ``problem``, so it becomes a rejection row
+    instead of a hang, a crash or a silent drop."""
     found: dict[str, CorpusFile] = {}
+    seen: dict[str, str] = {}  # resolved path -> the key it was listed under
     for spec in paths:
         if "://" not in spec and any(c in spec for c in "*?["):
             root = spec.split("*")[0].split("?")[0].split("[")[0]
             root = root if root.endswith(os.sep) else os.path.dirname(root)
             for p in sorted(glob.glob(os.path.expanduser(spec), recursive=True)):
-                if os.path.isfile(p):
-                    _add_local(found, p, root)
+                if not os.path.isdir(p):
+                    _add_local(found, seen, p, root)
+            continue
+        if "://" not in spec or spec.startswith("file://"):
+            local = os.path.expanduser(spec.removeprefix("file://"))
+            if not os.path.lexists(local):
+                raise FileNotFoundError(f"corpus path not found: {spec}")
+            if os.path.isdir(local):
+                _walk_local(found, seen, local)
+            else:
+                _add_local(found, seen, local, os.path.dirname(os.path.abspath(local)))
             continue
         fs, path = open_filesystem(spec)
         info = fs.get_file_info(path)
@@ -85,16 +104,101 @@ def _uri(scheme: str, path: str) -> str:
     return f"{scheme}{path}" if scheme else path
 
 
-def _add_local(found: dict, p: str, root: str) -> None:
-    st = os.stat(p)
+def _add_local(found: dict, seen: dict, p: str, root: str) -> None:
+    """One local path: a file (once, whichever link reached it) or a problem entry."""
+    import errno
+    import stat
+
     ap = os.path.abspath(p)
     rel = os.path.relpath(ap, os.path.abspath(root or "."))
+
+    def problem(reason: str, detail: str) -> None:
+        found.setdefault(ap, CorpusFile(ap, rel, 0, 0, reason, detail))
+
+    if _SURROGATE.search(rel):  # os.listdir's stand-ins for bytes that are not UTF-8
+        rel = _SURROGATE.sub("\ufffd", rel)
+        problem("undecodable_name", "the file name is not valid UTF-8")
+        return
+
+    try:
+        st = os.stat(ap)  # follows links
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            problem("symlink_loop", "the link resolves to itself")
+        elif os.path.islink(ap) and e.errno == errno.ENOENT:
+            problem("dangling_symlink", f"the link points to {os.readlink(ap)!r}, "
+                    "which does not exist")
+        elif e.errno in (errno.EACCES, errno.EPERM):
+            problem("permission_denied", "cannot stat the path")
+        else:
+            problem("read_error", f"{type(e).__name__}: {e.strerror or e}")
+        return
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(
+            st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(
+            st.st_mode) else "not a regular file")
+        problem("not_regular_file", f"the path is {kind}")
+        return
+    real = os.path.realpath(ap)
+    if real in seen and seen[real] != ap:  # the same file through another link: read once
+        problem("duplicate_path", f"the same file as {os.path.relpath(seen[real], root)!r}")
+        return
+    if not os.access(ap, os.R_OK):
+        problem("permission_denied", "the file is not readable")
+        return
+    seen[real] = ap
     found[ap] = CorpusFile(ap, rel, st.st_size, st.st_mtime_ns)
+
+
+def _walk_local(found: dict, seen: dict, top: str) -> None:
+    """A directory tree, following links to directories at most once each (by device and
+    inode), so ``ln -s . loop`` neither repeats files nor recurses forever."""
+    root = os.path.abspath(top)
+    visited: set[tuple[int, int]] = set()
+
+    def walk(d: str) -> None:
+        try:
+            st = os.stat(d)
+        except OSError as e:
+            rel = os.path.relpath(d, root)
+            found.setdefault(d, CorpusFile(d, rel, 0, 0, "read_error", str(e.strerror or e)))
+            return
+        if (st.st_dev, st.st_ino) in visited:  # a link to a directory walked already
+            rel = os.path.relpath(d, root)
+            target = os.path.realpath(d)
+            loop = os.path.realpath(os.path.dirname(d)).startswith(target.rstrip("/") + "/") \
+                or os.path.realpath(os.path.dirname(d)) == target
+            found.setdefault(d, CorpusFile(
+                d, rel, 0, 0, "symlink_loop" if loop else "duplicate_path",
+                "a link to a directory that contains it" if loop
+                else f"a link to {target!r}, walked already"))
+            return
+        visited.add((st.st_dev, st.st_ino))
+        try:
+            names = sorted(os.listdir(d))
+        except OSError as e:
+            rel = os.path.relpath(d, root)
+            reason = ("permission_denied" if isinstance(e, PermissionError) else "read_error")
+            found.setdefault(d, CorpusFile(d, rel if rel != "." else os.path.basename(d), 0, 0,
+                                           reason, f"cannot list the directory: "
+                                           f"{e.strerror or e}"))
+            return
+        for name in names:
+            p = os.path.join(d, name)
+            if os.path.isdir(p):  # follows links; the inode check stops loops
+                walk(p)
+            else:
+                _add_local(found, seen, p, root)
+
+    walk(root)
 
 
 def read_file(f: CorpusFile, cfg: ReadConfig, min_decode_confidence: float = 0.8
               ) -> Iterator[RawDoc | Rejection]:
     """Every document in ``f``, or rejections; exceptions never escape."""
+    if f.problem:
+        yield Rejection(f.rel_path, "read", f.problem, f.detail)
+        return
     fmt = detect_format(f.rel_path)
     if fmt is None:
         yield Rejection(f.rel_path, "read", "unsupported_format",
@@ -119,10 +223,17 @@ def read_file(f: CorpusFile, cfg: ReadConfig, min_decode_confidence: float = 0.8
             yield item
     except DecodeError as e:  # whole-file formats: the file is not text we can read
         yield Rejection(f.rel_path, "decode", e.reason, e.detail)
+        return
+    except PermissionError as e:
+        yield Rejection(f.rel_path, "read", "permission_denied", f"{e.strerror or e}")
+        return
     except Exception as e:  # a broken file is a rejection, never the end of the job
         reason = "corrupt_file" if _is_corruption(e) else "read_error"
         yield Rejection(f.rel_path, "read", reason,
                         f"{type(e).__name__}: {e} (after {produced} records)")
+        return
+    if not produced:  # blank lines only, an empty array, a Parquet file of 0 rows
+        yield Rejection(f.rel_path, "read", "no_records", "the file holds no record")
 
 
 def _is_corruption(e: Exception) -> bool:
@@ -135,8 +246,9 @@ def _is_corruption(e: Exception) -> bool:
 
 
 def _open_bytes(f: CorpusFile) -> bytes:
+    """The file's bytes as stored (no decompression by extension: readers decide)."""
     fs, path = open_filesystem(f.uri)
-    with fs.open_input_stream(path) as s:
+    with fs.open_input_stream(path, compression=None) as s:
         return s.read()
 
 
@@ -146,13 +258,47 @@ def _open_stream(f: CorpusFile):
     return gzip.GzipFile(fileobj=raw) if f.rel_path.lower().endswith(".gz") else raw
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(v: object) -> tuple[object, int]:
+    """``v`` with lone surrogates (JSON's "\\ud800", which no UTF-8 writer accepts)
+    replaced by U+FFFD, in strings, lists and dict keys/values; and how many were."""
+    if isinstance(v, str):
+        return _SURROGATE.subn("\ufffd", v)
+    if isinstance(v, list):
+        pairs = [_clean(x) for x in v]
+        return [x for x, _ in pairs], sum(n for _, n in pairs)
+    if isinstance(v, dict):
+        out, n = {}, 0
+        for k, x in v.items():
+            (ck, nk), (cx, nx) = _clean(k), _clean(x)
+            out[ck] = cx
+            n += nk + nx
+        return out, n
+    return v, 0
+
+
 def _record_doc(rec: object, f: CorpusFile, fmt: str, index: int, cfg: ReadConfig,
                 encoding: str = "utf-8") -> RawDoc | Rejection:
+    """One record as a document, or its rejection (whatever is wrong with it)."""
+    try:
+        return _record_doc_or_raise(rec, f, fmt, index, cfg, encoding)
+    except Exception as e:  # a record's fault is that record's rejection
+        return Rejection(f.rel_path, "read", "invalid_record",
+                         f"record {index}: {type(e).__name__}: {str(e)[:200]}")
+
+
+def _record_doc_or_raise(rec: object, f: CorpusFile, fmt: str, index: int, cfg: ReadConfig,
+                         encoding: str) -> RawDoc | Rejection:
     fm = cfg.fields
     where = f"{f.rel_path}#{index}"
     if not isinstance(rec, dict):
         return Rejection(f.rel_path, "read", "invalid_record",
                          f"record {index} is {type(rec).__name__}, not an object")
+    rec, surrogates = _clean(rec)
+    if surrogates:
+        encoding = f"{encoding}+replaced_surrogates"
     text = rec.get(fm.text)
     rid = rec.get(fm.id) if fm.id else None
     rid = None if rid is None else str(rid)
@@ -206,9 +352,10 @@ def _read_jsonl(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
                 continue
             try:
                 rec = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield Rejection(f.rel_path, "read", "invalid_json", f"record {index}: {e}",
-                                preview=text[:200])
+            except (ValueError, RecursionError) as e:  # JSON syntax, 5,000-digit ints, depth
+                yield Rejection(f.rel_path, "read", "invalid_json",
+                                f"record {index}: {type(e).__name__}: {str(e)[:200]}",
+                                preview=_clean(text[:200])[0])
                 continue
             yield _record_doc(rec, f, fmt, index, cfg, enc)
 
@@ -220,8 +367,9 @@ def _read_json(f, fmt, cfg, min_conf) -> Iterator[RawDoc | Rejection]:
     text, enc = decode_bytes(data, min_conf)
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        yield Rejection(f.rel_path, "read", "invalid_json", str(e), preview=text[:200])
+    except (ValueError, RecursionError) as e:
+        yield Rejection(f.rel_path, "read", "invalid_json",
+                        f"{type(e).__name__}: {str(e)[:200]}", preview=_clean(text[:200])[0])
         return
     records = obj if isinstance(obj, list) else [obj]
     for index, rec in enumerate(records):

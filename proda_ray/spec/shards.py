@@ -268,7 +268,8 @@ def _chunk_doc(doc: dict, cfg: SpecConfig, tokenizer, hasher: MinHasher, min_tok
                c: Counter) -> tuple[list[dict], list[Rejection]]:
     ch = cfg.chunk
     seen_text: Counter = Counter()
-    pieces = chunk_text(doc["text"], tokenizer, ch.max_tokens, ch.overlap_tokens, min_tokens)
+    pieces = chunk_text(doc["text"], tokenizer, ch.max_tokens, ch.overlap_tokens, min_tokens,
+                        max_chars=ch.char_bound)
     rows, rejects = [], []
     for index, piece in enumerate(pieces):
         occurrence = seen_text[piece.text]

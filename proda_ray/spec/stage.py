@@ -77,8 +77,11 @@ class SpecStage(Stage[SpecConfig]):
     def external_inputs(self) -> dict[str, str]:
         h = hashlib.sha256()
         for f in self.files():
-            h.update(f"{f.rel_path}\0{f.uri}\0{f.size}".encode())
-            if self.config.hash_contents:
+            # surrogateescape: a local name that is not UTF-8 (listed as undecodable_name)
+            h.update(f"{f.rel_path}\0{f.uri}\0{f.size}".encode("utf-8", "surrogateescape"))
+            if f.problem:  # a FIFO, a loop, a closed directory: nothing to read
+                h.update(f"\0{f.problem}".encode())
+            elif self.config.hash_contents:
                 from proda_ray.workspace.storage import open_filesystem
 
                 fs, path = open_filesystem(f.uri)

@@ -19,6 +19,7 @@ from proda_ray.builder import templates
 from proda_ray.builder.config import BuildConfig
 from proda_ray.builder.decontam import for_benchmark, knowledge_texts, sort_out
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
+from proda_ray.engines.base import preflight
 from proda_ray.executors import UnitWorker
 from proda_ray.schema import REJECTED, SFT_SAMPLES
 from proda_ray.workspace.rejections import rejected_table
@@ -47,6 +48,8 @@ class BuildStage(Stage[BuildConfig]):
                                     max_concurrency=self.workers, drives_cluster=kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
+        if "llm" in self.config.generators:
+            preflight(self.config.engine)  # a dead or closed server fails the stage, now
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         paths = {t: ctx.inputs[t].path for t in self.inputs}
         t0 = time.perf_counter()

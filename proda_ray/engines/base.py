@@ -128,6 +128,14 @@ class OpenAIEngineConfig(BaseModel):
     max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx/timeouts/errors.")
     timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
     backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles, jittered.")
+    preflight_timeout_s: float = Field(
+        default=20.0, gt=0, description="The check before a stage spends work (list the "
+        "models, one 1-token request): a dead, closed or silent server fails the stage "
+        "within about twice this.")
+    max_consecutive_failures: int = Field(
+        default=16, ge=1, description="Circuit breaker: this many requests in a row that "
+        "fail to connect, time out or are refused (401/403/404) stop the stage, instead of "
+        "each becoming a per-item failure.")
 
 
 class TransformersEngineConfig(BaseModel):
@@ -182,6 +190,20 @@ EngineConfig = Annotated[
     LocalEngineConfig | OpenAIEngineConfig | TransformersEngineConfig | VLLMEngineConfig,
     Field(discriminator="kind"),
 ]
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot serve at all (down, refused, silent): the stage fails, not its
+    items. One line, with what to fix."""
+
+
+def preflight(config: BaseModel | None) -> None:
+    """Before a stage spends work: an HTTP engine must answer (models listed, one 1-token
+    request). Engines that run in-process are checked when they load."""
+    if isinstance(config, OpenAIEngineConfig):
+        from proda_ray.engines.openai import OpenAIEngine
+
+        OpenAIEngine(config).preflight()
 
 
 def build_engine(config: BaseModel) -> Engine:

@@ -19,9 +19,11 @@ import aiohttp
 
 from proda_ray.engines.base import (
     Engine,
+    EngineUnavailable,
     GenerationRequest,
     GenerationResult,
     OpenAIEngineConfig,
+    SamplingParams,
 )
 from proda_ray.engines.structured import choice_gbnf
 
@@ -50,6 +52,8 @@ class OpenAIEngine(Engine):
 
     def __init__(self, config: OpenAIEngineConfig):
         self.cfg = config
+        self._failing = 0  # requests in a row that failed to reach the model (the breaker)
+        self._last_failure = ""
 
     @property
     def model_id(self) -> str:
@@ -85,16 +89,51 @@ class OpenAIEngine(Engine):
         return body
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._run(requests))
-        # called from inside an event loop (e.g. an async actor): run ours in a thread
-        box: list = []
-        t = threading.Thread(target=lambda: box.append(asyncio.run(self._run(requests))))
-        t.start()
-        t.join()
-        return box[0]
+        return _sync(self._run(requests))
+
+    def preflight(self) -> None:
+        """Raise ``EngineUnavailable`` with the cause, unless the server lists its models
+        (or has no such route) and answers a 1-token request, within
+        ``preflight_timeout_s`` each."""
+        _sync(self._preflight())
+
+    def _where(self) -> str:
+        return f"engine 'openai' at {self.cfg.base_url}"
+
+    def _refused(self, status: int, body: str) -> str:
+        key = self.cfg.api_key_env
+        if status in (401, 403) and key:
+            why = (f"${key} is not set" if not os.environ.get(key)
+                   else f"the key in ${key} was refused")
+            return f"{self._where()} refused the request (HTTP {status}): {why}"
+        if status == 404:
+            return (f"{self._where()}: HTTP 404 for model {self.cfg.model!r} (is the model "
+                    f"name served, and does base_url end in /v1?): {body[:200]}")
+        return f"{self._where()}: HTTP {status}: {body[:200]}"
+
+    async def _preflight(self) -> None:
+        base = self.cfg.base_url.rstrip("/")
+        t = self.cfg.preflight_timeout_s
+        timeout = aiohttp.ClientTimeout(total=t)
+        probe = GenerationRequest("Hello", _one_token())
+        path = "chat/completions" if self.cfg.endpoint == "chat" else "completions"
+        async with aiohttp.ClientSession(timeout=timeout, headers=self._headers()) as s:
+            for method, url, payload in (("GET", f"{base}/models", None),
+                                         ("POST", f"{base}/{path}", self._payload(probe))):
+                try:
+                    async with s.request(method, url, json=payload) as resp:
+                        status, body = resp.status, await resp.text()
+                except TimeoutError:
+                    raise EngineUnavailable(f"{self._where()} gave no reply to {method} "
+                                            f"{url.removeprefix(base)} within {t:g} s "
+                                            "(preflight_timeout_s)") from None
+                except aiohttp.ClientError as e:
+                    raise EngineUnavailable(f"{self._where()} cannot be reached: "
+                                            f"{type(e).__name__}: {e}") from None
+                if status == 404 and method == "GET":
+                    continue  # a server without /models
+                if status != 200:
+                    raise EngineUnavailable(self._refused(status, body))
 
     async def _run(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         sem = asyncio.Semaphore(self.cfg.concurrency)
@@ -129,15 +168,55 @@ class OpenAIEngine(Engine):
                     error = f"connection_error: {type(e).__name__}: {e}"
                 latency = time.perf_counter() - t0
             if status == 200 and isinstance(body, dict):
+                self._failing = 0
                 return _result(body, latency, attempt + 1)
             if status is not None:
                 error = f"http_{status}: {str(body)[:300]}"
                 if status not in _RETRYABLE:
+                    if status in (401, 403, 404):
+                        self._trip(self._refused(status, str(body)))
                     return GenerationResult(None, latency_s=latency, error=error,
                                             attempts=attempt + 1)
             if attempt < self.cfg.max_retries:
                 await asyncio.sleep(_backoff(self.cfg.backoff_s, attempt, retry_after))
+        if error.startswith(("connection_error", "timeout")):
+            self._trip(f"{self._where()}: {error}")
         return GenerationResult(None, error=error, attempts=self.cfg.max_retries + 1)
+
+    def _trip(self, why: str) -> None:
+        """One more request that could not reach the model; the breaker opens at
+        ``max_consecutive_failures`` in a row (a success closes it)."""
+        self._failing += 1
+        if self._failing >= self.cfg.max_consecutive_failures:
+            raise EngineUnavailable(f"{self._failing} requests in a row failed; last: {why}")
+
+
+def _sync(coro):
+    """Run a coroutine to its end from sync code (in a thread when a loop is running, e.g.
+    inside an async actor); its exception, if any, is raised here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: list = []
+
+    def target() -> None:
+        try:
+            box.append((True, asyncio.run(coro)))
+        except BaseException as e:  # re-raised in the caller's thread
+            box.append((False, e))
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _one_token() -> SamplingParams:
+    return SamplingParams(max_tokens=1, temperature=0.0)
 
 
 def _gbnf(schema: dict) -> str:

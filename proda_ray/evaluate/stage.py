@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from proda_ray.answering import answer_items, engine_for, open_engine, scoring_mode
 from proda_ray.contracts import EvalReport, TrainReport
+from proda_ray.engines.base import preflight
 from proda_ray.evaluate import metrics
 from proda_ray.evaluate.config import EvalConfig
 from proda_ray.executors import UnitWorker
@@ -76,6 +77,7 @@ class EvalStage(Stage[EvalConfig]):
                  if cfg.model in ("trained", "base") else None)
         model = self._model(train)
         engine_cfg = self._engine_config(model, train)
+        preflight(engine_cfg)  # a served model that does not answer fails the stage, now
         items = [r for r in ws.read_parquet(ctx.inputs["bench_items"].path,
                                             columns=ITEM_COLUMNS).to_pylist()
                  if r["split"] in cfg.splits]

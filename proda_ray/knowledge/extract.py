@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from proda_ray.engines import Engine, GenerationRequest, SamplingParams, generate_json
+from proda_ray.engines.base import EngineUnavailable
 from proda_ray.ids import make_id
 from proda_ray.knowledge import gates
 from proda_ray.knowledge.config import ExtractConfig
@@ -79,11 +80,15 @@ def extract_chunks_safely(chunks: list[dict], engine: Engine, cfg: ExtractConfig
     """
     try:
         return extract_chunks(chunks, engine, cfg)
+    except EngineUnavailable:  # the engine is down: the stage fails, not the chunks
+        raise
     except Exception:
         merged = Extraction()
         for c in chunks:
             try:
                 one = extract_chunks([c], engine, cfg)
+            except EngineUnavailable:
+                raise
             except Exception as e:
                 one = Extraction(counters=Counter(chunks=1))
                 one.rejected.append(_reject(c, "extract", f"extract_error: "

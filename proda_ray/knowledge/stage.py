@@ -18,6 +18,7 @@ from collections import Counter
 import pyarrow as pa
 
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
+from proda_ray.engines.base import preflight
 from proda_ray.executors import UnitWorker
 from proda_ray.knowledge.config import ExtractConfig
 from proda_ray.knowledge.extract import extract_chunks_safely
@@ -76,6 +77,7 @@ class ExtractStage(Stage[ExtractConfig]):
             from proda_ray.engines.vllm import check_vllm_cluster
 
             check_vllm_cluster(self.config.engine)  # refuses at once without GPUs
+        preflight(self.config.engine)  # a dead or closed server fails the stage, now
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         chunks_rel = ctx.inputs["chunks"].path
         t0 = time.perf_counter()

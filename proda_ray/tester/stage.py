@@ -17,6 +17,7 @@ from collections import Counter
 import pyarrow as pa
 
 from proda_ray.engines import CachedEngine, ResponseCache, Usage, build_engine
+from proda_ray.engines.base import preflight
 from proda_ray.executors import UnitWorker
 from proda_ray.schema import BENCH_ITEMS, REJECTED
 from proda_ray.tester.compile import (
@@ -57,6 +58,8 @@ class BenchStage(Stage[BenchConfig]):
                                     max_concurrency=self.workers, drives_cluster=kind == "vllm")
 
     def run(self, ctx: StageContext) -> StageResult:
+        if self.needs_engine():
+            preflight(self.config.engine)  # a dead or closed server fails the stage, now
         ws, cfg, res = ctx.workspace, self.config, StageResult()
         t0 = time.perf_counter()
         n_units = ctx.call(_prepare, ws, {t: (i.path if i.rows else None)

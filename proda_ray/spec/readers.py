@@ -8,6 +8,7 @@ file in the corpus is never skipped silently.
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import io
@@ -15,6 +16,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -104,16 +106,18 @@ def _uri(scheme: str, path: str) -> str:
     return f"{scheme}{path}" if scheme else path
 
 
+def _problem(found: dict, path: str, rel: str, reason: str, detail: str) -> None:
+    """A path that cannot be read as a file: listed with the reason its rejection gets."""
+    found.setdefault(path, CorpusFile(path, rel, 0, 0, reason, detail))
+
+
 def _add_local(found: dict, seen: dict, p: str, root: str) -> None:
     """One local path: a file (once, whichever link reached it) or a problem entry."""
-    import errno
-    import stat
-
     ap = os.path.abspath(p)
     rel = os.path.relpath(ap, os.path.abspath(root or "."))
 
     def problem(reason: str, detail: str) -> None:
-        found.setdefault(ap, CorpusFile(ap, rel, 0, 0, reason, detail))
+        _problem(found, ap, rel, reason, detail)
 
     if _SURROGATE.search(rel):  # os.listdir's stand-ins for bytes that are not UTF-8
         rel = _SURROGATE.sub("\ufffd", rel)
@@ -157,31 +161,26 @@ def _walk_local(found: dict, seen: dict, top: str) -> None:
     visited: set[tuple[int, int]] = set()
 
     def walk(d: str) -> None:
+        rel = os.path.relpath(d, root)
         try:
             st = os.stat(d)
         except OSError as e:
-            rel = os.path.relpath(d, root)
-            found.setdefault(d, CorpusFile(d, rel, 0, 0, "read_error", str(e.strerror or e)))
+            _problem(found, d, rel, "read_error", str(e.strerror or e))
             return
         if (st.st_dev, st.st_ino) in visited:  # a link to a directory walked already
-            rel = os.path.relpath(d, root)
-            target = os.path.realpath(d)
-            loop = os.path.realpath(os.path.dirname(d)).startswith(target.rstrip("/") + "/") \
-                or os.path.realpath(os.path.dirname(d)) == target
-            found.setdefault(d, CorpusFile(
-                d, rel, 0, 0, "symlink_loop" if loop else "duplicate_path",
-                "a link to a directory that contains it" if loop
-                else f"a link to {target!r}, walked already"))
+            target, parent = os.path.realpath(d), os.path.realpath(os.path.dirname(d))
+            loop = parent == target or parent.startswith(target.rstrip("/") + "/")
+            _problem(found, d, rel, "symlink_loop" if loop else "duplicate_path",
+                     "a link to a directory that contains it" if loop
+                     else f"a link to {target!r}, walked already")
             return
         visited.add((st.st_dev, st.st_ino))
         try:
             names = sorted(os.listdir(d))
         except OSError as e:
-            rel = os.path.relpath(d, root)
-            reason = ("permission_denied" if isinstance(e, PermissionError) else "read_error")
-            found.setdefault(d, CorpusFile(d, rel if rel != "." else os.path.basename(d), 0, 0,
-                                           reason, f"cannot list the directory: "
-                                           f"{e.strerror or e}"))
+            reason = "permission_denied" if isinstance(e, PermissionError) else "read_error"
+            _problem(found, d, rel if rel != "." else os.path.basename(d), reason,
+                     f"cannot list the directory: {e.strerror or e}")
             return
         for name in names:
             p = os.path.join(d, name)

@@ -19,6 +19,17 @@ from proda_ray.workspace import Workspace
 app = typer.Typer()
 
 
+def open_workspace(uri: str, *, must_exist: bool = False) -> Workspace:
+    """The workspace at ``uri``, or one line and exit 2 when it cannot be one: a path that is
+    a file, or (``must_exist``) nothing at all."""
+    ws = Workspace(uri)
+    if ws.is_local and Path(ws.uri).exists() and not Path(ws.uri).is_dir():
+        fail(f"{ws.uri} is a file, not a workspace directory; pass a directory to --workspace")
+    if must_exist and not ws.exists():
+        fail(f"no workspace at {ws.uri} (create one with `proda init {uri}`)")
+    return ws
+
+
 @app.command()
 def init(
     workspace: Annotated[str, typer.Argument(help="Directory or URI for the new project.")],
@@ -28,8 +39,11 @@ def init(
     """Create a workspace with a default proda.yaml (existing config is kept and updated)."""
     from proda_ray.config import ProjectConfig
 
-    ws = Workspace(workspace)
-    cfg = ProjectConfig.load(ws)
+    ws = open_workspace(workspace)
+    try:
+        cfg = ProjectConfig.load(ws)
+    except ValueError as e:
+        fail(f"config error: {e}")
     if corpus:
         cfg.spec.corpus = [p if "://" in p else str(Path(p).expanduser().absolute())
                            for p in corpus]
@@ -48,7 +62,7 @@ def export(workspace: WorkspaceOpt, out: Annotated[str, Opt(
     (lm-evaluation-harness task per split, OpenCompass JSON)."""
     from proda_ray.exports import export_workspace
 
-    done, lines = export_workspace(Workspace(workspace), out)
+    done, lines = export_workspace(open_workspace(workspace, must_exist=True), out)
     for line in lines:
         console.print(line)
     if not done:
@@ -61,7 +75,8 @@ def report(workspace: WorkspaceOpt, out: Annotated[str, Opt(
     """(Re)write the loop report (Markdown, JSON, PNG plots) from the committed stages."""
     from proda_ray.report import write_report
 
-    console.print(f"[green]report[/green] → {write_report(Workspace(workspace), out)['report.md']}")
+    ws = open_workspace(workspace, must_exist=True)
+    console.print(f"[green]report[/green] → {write_report(ws, out)['report.md']}")
 
 
 @app.command()
@@ -70,9 +85,7 @@ def status(workspace: WorkspaceOpt, as_json: Annotated[bool, Opt(
     """Stages, fingerprints, freshness, tables (paths, rows), rejections by reason, dedup."""
     from proda_ray.workspace import stage_status
 
-    ws = Workspace(workspace)
-    if not ws.exists():
-        fail(f"no workspace at {ws.uri}")
+    ws = open_workspace(workspace, must_exist=True)
     if as_json:
         json.dump({"workspace": ws.uri, "stages": stage_status(ws)}, sys.stdout, indent=2,
                   default=str)
@@ -94,7 +107,7 @@ def kc_show(node_id: Annotated[str, typer.Argument(
     from proda_ray.knowledge.browse import show_node
 
     try:
-        Console().print(show_node(Workspace(workspace), node_id))
+        Console().print(show_node(open_workspace(workspace, must_exist=True), node_id))
     except KeyError as e:
         fail(e.args[0])
 
@@ -113,7 +126,7 @@ def audit_cmd(
     if level not in LEVELS:
         fail(f"--level must be one of {', '.join(LEVELS)}")
     try:
-        print(audit(Workspace(workspace), level, n, seed))
+        print(audit(open_workspace(workspace, must_exist=True), level, n, seed))
     except KeyError as e:
         fail(e.args[0])
 
@@ -139,9 +152,7 @@ def studio(
     training data, training, evaluation, diagnosis, runs)."""
     from proda_ray.studio.server import serve
 
-    ws = Workspace(workspace)
-    if not ws.exists():
-        fail(f"no workspace at {ws.uri}")
+    ws = open_workspace(workspace, must_exist=True)
     import secrets
 
     token = None if no_token else (token or secrets.token_urlsafe(24))

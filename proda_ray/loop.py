@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.contracts import EvalReport
 from proda_ray.pipeline import build_stage
 from proda_ray.rounds import rname
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 PRE = ("spec", "extract", "merge", "bench", "build")
 
 
-class LoopConfig(BaseModel):
+class LoopConfig(ConfigModel):
     """How many repair rounds ``proda run`` does, and what else it evaluates."""
 
     rounds: int = Field(default=2, ge=1, description="Train/eval rounds (debug between them).")
@@ -43,12 +44,16 @@ class LoopConfig(BaseModel):
 
 def run_loop(ws: Workspace, cfg: ProjectConfig, *, workers: int | None = None,
              show_progress: bool = True,
-             on_stage: Callable[[str, StageRun], None] | None = None) -> list[tuple[str, StageRun]]:
-    """Run the configured loop; returns (stage name, run) in order."""
+             on_stage: Callable[[str, StageRun], None] | None = None,
+             on_start: Callable[[str], None] | None = None) -> list[tuple[str, StageRun]]:
+    """Run the configured loop; returns (stage name, run) in order. ``on_start(name)``
+    before each stage, ``on_stage(name, run)`` after it."""
     from proda_ray.workspace import run_stage
 
     done: list[tuple[str, StageRun]] = []
     for stage in _plan(ws, cfg, workers, done):
+        if on_start:
+            on_start(stage.name)
         r = run_stage(ws, stage, show_progress=show_progress)
         done.append((stage.name, r))
         if on_stage:

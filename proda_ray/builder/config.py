@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
-class DecontamConfig(BaseModel):
+class DecontamConfig(ConfigModel):
     """Training rows that share item-specific text with any benchmark item are dropped
     (with the reason)."""
 
@@ -27,7 +28,7 @@ class DecontamConfig(BaseModel):
         "or explanation that flags (None: n-grams only).")
 
 
-class BuildConfig(BaseModel):
+class BuildConfig(ConfigModel):
     """SFT samples from L1/L2: open QA, single choice, multi-select, true/false."""
 
     dataset: str = Field(default="sft_v1", description="Name of the produced dataset.")

@@ -11,10 +11,12 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from proda_ray.configmodel import ConfigModel
 
 
-class LoraConfig(BaseModel):
+class LoraConfig(ConfigModel):
     r: int = Field(default=16, ge=1, description="Adapter rank.")
     alpha: int = Field(default=32, ge=1, description="Scaling numerator (alpha / r).")
     dropout: float = Field(default=0.05, ge=0, lt=1)
@@ -22,7 +24,7 @@ class LoraConfig(BaseModel):
         default="all-linear", description="Module names, or 'all-linear'.")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(ConfigModel):
     """One fine-tuning run: SFT samples of a dataset -> a checkpoint in the workspace."""
 
     dataset: str = Field(default="sft_v1", description="The SFT dataset (build.dataset).")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.workspace.manifest import TokenUsage
 
 
-class SamplingParams(BaseModel):
+class SamplingParams(ConfigModel):
     """Generation settings; part of the cache key."""
 
     max_tokens: int = Field(default=512, ge=1)
@@ -89,7 +91,7 @@ class Engine(ABC):
 
 # --- configuration -------------------------------------------------------------------------
 
-class LocalEngineConfig(BaseModel):
+class LocalEngineConfig(ConfigModel):
     """llama.cpp in-process; the default model is the bundled Gemma 3 270M (base) GGUF."""
 
     kind: Literal["local"] = "local"
@@ -100,7 +102,7 @@ class LocalEngineConfig(BaseModel):
     n_threads: int | None = Field(default=None, description="CPU threads (None: llama.cpp's).")
 
 
-class OpenAIEngineConfig(BaseModel):
+class OpenAIEngineConfig(ConfigModel):
     """Any OpenAI-compatible server: vLLM serve, SGLang, llama.cpp server, hosted APIs."""
 
     kind: Literal["openai"] = "openai"
@@ -138,7 +140,7 @@ class OpenAIEngineConfig(BaseModel):
         "each becoming a per-item failure.")
 
 
-class TransformersEngineConfig(BaseModel):
+class TransformersEngineConfig(ConfigModel):
     """A Hugging Face checkpoint (e.g. a fine-tuned student), batched generate on CPU/GPU."""
 
     kind: Literal["transformers"] = "transformers"
@@ -161,7 +163,7 @@ class TransformersEngineConfig(BaseModel):
         "formats).")
 
 
-class VLLMEngineConfig(BaseModel):
+class VLLMEngineConfig(ConfigModel):
     """Batch inference with ``ray.data.llm`` + vLLM on GPU clusters."""
 
     kind: Literal["vllm"] = "vllm"
@@ -199,11 +201,58 @@ class EngineUnavailable(RuntimeError):
 
 def preflight(config: BaseModel | None) -> None:
     """Before a stage spends work: an HTTP engine must answer (models listed, one 1-token
-    request). Engines that run in-process are checked when they load."""
+    request); an in-process engine's model must be there and be what it says (a GGUF file,
+    an HF directory with its config) and its runtime importable. Loading the weights is left
+    to the workers, which load them anyway."""
     if isinstance(config, OpenAIEngineConfig):
         from proda_ray.engines.openai import OpenAIEngine
 
         OpenAIEngine(config).preflight()
+    elif isinstance(config, LocalEngineConfig):
+        _local_preflight(config)
+    elif isinstance(config, TransformersEngineConfig):
+        _hf_dir(config.model_path, "transformers engine model_path")
+        if config.adapter_path:
+            _hf_dir(config.adapter_path, "transformers engine adapter_path",
+                    marker="adapter_config.json")
+
+
+def _local_preflight(config: LocalEngineConfig) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise EngineUnavailable("the local engine needs llama-cpp-python: pip install "
+                                "'proda-ray[local]'")
+    if config.model_path is None:
+        from proda_ray.engines.models import bundled_gemma_gguf
+
+        try:
+            path = bundled_gemma_gguf()
+        except RuntimeError as e:
+            raise EngineUnavailable(str(e)) from None
+    else:
+        path = Path(config.model_path).expanduser()
+    if "://" in str(config.model_path or ""):
+        return  # fetched by the workers (localize); nothing to look at here
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise EngineUnavailable(f"the local engine's model {path} cannot be read: "
+                                f"{e.strerror or e}; set extract.engine.model_path to a GGUF "
+                                "file") from None
+    if magic != b"GGUF":
+        raise EngineUnavailable(f"the local engine's model {path} is not a GGUF file (it "
+                                f"starts with {magic!r}); llama.cpp loads .gguf models only")
+
+
+def _hf_dir(path: str, what: str, marker: str = "config.json") -> None:
+    if "://" in path:
+        return  # fetched by the workers
+    p = Path(path).expanduser()
+    if not (p / marker).is_file():
+        raise EngineUnavailable(f"{what} {p} is not a Hugging Face model directory (no "
+                                f"{marker}); point it at a saved checkpoint")
 
 
 def build_engine(config: BaseModel) -> Engine:

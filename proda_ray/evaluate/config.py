@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.engines.base import EngineConfig
 
 
-class ScoringConfig(BaseModel):
+class ScoringConfig(ConfigModel):
     """How a model's answers are obtained; shared by eval and the debugger's probes, so a
     probe and the benchmark score a model alike."""
 

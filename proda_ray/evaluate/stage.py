@@ -98,7 +98,7 @@ class EvalStage(Stage[EvalConfig]):
                                 max_concurrency=cfg.workers,
                                 drives_cluster=engine_cfg.kind == "vllm"))
         res.timings_s["answer"] = time.perf_counter() - t0
-        res.usage = run.usage
+        res.usage, res.run_usage = run.usage, run.run_usage  # all runs, this run
         res.counters.update(run.counters)
         rows = []
         for u in units:

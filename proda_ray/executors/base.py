@@ -46,22 +46,54 @@ class UnitRun:
 
     @property
     def usage(self):
-        """LLM usage of the units this call ran: what the run spent (units an interrupted
+        """LLM usage of every unit, whichever run did it: the calls the stage's output cost
+        across an interrupted run and its resumption (a call of a unit that was killed before
+        its marker is a cache hit of the unit's rerun)."""
+        return self.totals.usage
+
+    @property
+    def run_usage(self):
+        """LLM usage of the units this call ran: what this run spent (units an interrupted
         run had finished cost nothing now)."""
         return self.ran_totals.usage
+
+
+ProgressFn = Callable[[str, int, int, dict], None]
+_progress: list[ProgressFn | None] = [None]
+
+
+def set_progress(fn: ProgressFn | None) -> None:
+    """Where executors report progress: ``fn(what, done, total, usage)`` after each unit
+    (``total`` 0: a one-off step started). The CLI's live line; nothing by default."""
+    _progress[0] = fn
+
+
+def report_progress(what: str, done: int, total: int, usage: dict | None = None) -> None:
+    if _progress[0] is not None:
+        _progress[0](what, done, total, usage or {})
+
+
+def unit_label(marker_dir: str) -> str:
+    """``spec (chunk)`` for ``stages/spec/runs/<fp>/chunk``."""
+    parts = marker_dir.split("/")
+    return f"{parts[1]} ({parts[-1]})" if len(parts) >= 5 else parts[-1]
 
 
 def marker(marker_dir: str, key: str) -> str:
     return posixpath.join(marker_dir, f"{key}.done.json")
 
 
-def run_unit(ws: Workspace, marker_dir: str, worker: UnitWorker, unit: dict) -> None:
-    """One unit: its outputs (written by the worker), then its done marker (the commit)."""
+def run_unit(ws: Workspace, marker_dir: str, worker: UnitWorker, unit: dict) -> dict:
+    """One unit: its outputs (written by the worker), then its done marker (the commit).
+    Returns the unit's summary row (its key and LLM usage) for progress."""
     tally = worker.process(unit)
     if not isinstance(tally, Tally):
         raise TypeError(f"{type(worker).__name__}.process must return a Tally, "
                         f"got {type(tally).__name__}")
     ws.write_json(marker(marker_dir, unit["key"]), tally.model_dump(mode="json"))
+    u = tally.usage
+    return {"key": unit["key"], "calls": u.calls + u.cached_calls,
+            "tokens": u.prompt_tokens + u.completion_tokens}
 
 
 class Executor(ABC):
@@ -111,6 +143,8 @@ def run_inline(ws: Workspace, marker_dir: str, todo: list[dict], worker: type[Un
                args: tuple, label: str) -> None:
     """Every unit in this process, one worker instance."""
     inst = worker(*args)
+    what = unit_label(marker_dir)
+    report_progress(what, 0, len(todo))
     for n, u in enumerate(todo, 1):
-        run_unit(ws, marker_dir, inst, u)
-        print(f"[{label}] unit {u['key']} done ({n}/{len(todo)})", flush=True)
+        row = run_unit(ws, marker_dir, inst, u)
+        report_progress(what, n, len(todo), row)

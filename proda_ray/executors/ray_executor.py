@@ -16,7 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from proda_ray.executors import placement
-from proda_ray.executors.base import Executor, UnitWorker, run_inline, run_unit
+from proda_ray.executors.base import (
+    Executor,
+    UnitWorker,
+    report_progress,
+    run_inline,
+    run_unit,
+    unit_label,
+)
 from proda_ray.workspace.stage import Resources
 from proda_ray.workspace.storage import Workspace
 
@@ -32,14 +39,14 @@ class _Actor:
         self.worker, self.ws, self.marker_dir = worker(*args), ws, marker_dir
 
     def __call__(self, batch: dict) -> dict:
-        run_unit(self.ws, self.marker_dir, self.worker, _unit(batch))
-        return {"key": batch["key"]}
+        row = run_unit(self.ws, self.marker_dir, self.worker, _unit(batch))
+        return {k: [v] for k, v in row.items()}
 
 
 def _task(batch: dict, worker: type[UnitWorker], args: tuple, ws: Workspace,
           marker_dir: str) -> dict:
-    run_unit(ws, marker_dir, worker(*args), _unit(batch))
-    return {"key": batch["key"]}
+    row = run_unit(ws, marker_dir, worker(*args), _unit(batch))
+    return {k: [v] for k, v in row.items()}
 
 
 class RayExecutor(Executor):
@@ -73,7 +80,9 @@ class RayExecutor(Executor):
     def call(self, fn: Callable, *args: Any, resources: Resources | None = None) -> Any:
         import ray
 
-        place = self.place(getattr(fn, "__name__", "step"), resources or Resources())
+        name = getattr(fn, "__name__", "step")
+        place = self.place(name, resources or Resources())
+        report_progress(name.strip("_"), 0, 0)
         return ray.get(ray.remote(**place)(fn).remote(*args))
 
     def _execute(self, ws: Workspace, marker_dir: str, todo: list[dict],
@@ -83,8 +92,7 @@ class RayExecutor(Executor):
         if resources.drives_cluster:
             run_inline(ws, marker_dir, todo, worker, args, posixpath.basename(marker_dir))
             return
-        parts = marker_dir.split("/")  # stages/<stage>/runs/<fingerprint>/<phase>
-        what = f"{parts[1]} ({parts[-1]})" if len(parts) >= 5 else parts[-1]
+        what = unit_label(marker_dir)
         place = self.place(what, resources)
         size = min(self.workers(resources.max_concurrency), len(todo))
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
@@ -96,7 +104,9 @@ class RayExecutor(Executor):
             ds = ds.map_batches(_task, batch_size=1, **place,
                                 compute=ray.data.TaskPoolStrategy(size=size),
                                 fn_args=(worker, args, ws, marker_dir))
-        ds.take_all()  # one small summary row per unit
+        report_progress(what, 0, len(todo))
+        for n, row in enumerate(ds.iter_rows(), 1):  # one small summary row per unit
+            report_progress(what, n, len(todo), row)
 
     def cluster_info(self) -> dict:
         try:

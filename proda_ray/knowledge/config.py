@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
-class ExtractConfig(BaseModel):
+class ExtractConfig(ConfigModel):
     """Top-down extraction per chunk: L3 chains -> L2 statements -> L1 concept mentions."""
 
     engine: EngineConfig = Field(default_factory=LocalEngineConfig)
@@ -62,7 +63,7 @@ class ExtractConfig(BaseModel):
         return self.mode == "extractive" or (self.mode == "auto" and self.engine.kind == "local")
 
 
-class MergeConfig(BaseModel):
+class MergeConfig(ConfigModel):
     """Canonicalization of concepts across chunks."""
 
     similarity_threshold: float = Field(

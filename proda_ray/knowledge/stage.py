@@ -119,7 +119,7 @@ class ExtractStage(Stage[ExtractConfig]):
         res.add(run.totals, rejected_as="extraction.rejected")
         res.counters["units_run"] = len(run.ran)
         res.counters["units_reused"] = len(units) - len(run.ran)
-        res.usage = run.usage  # the calls this run made (finished units cost nothing)
+        res.usage, res.run_usage = run.usage, run.run_usage  # all runs, this run
         for t in (*OUTPUTS, "extraction.rejected"):
             res.outputs[t] = ctx.table_info(t)
         proposed = res.counters.get("statements_proposed", 0)

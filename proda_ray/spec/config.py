@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from proda_ray.configmodel import ConfigModel
 
 
-class FieldMapping(BaseModel):
+class FieldMapping(ConfigModel):
     """Which record fields hold what, for record formats (JSONL, Parquet)."""
 
     id: str | None = Field(default="id", description="Record id field (None: path#line).")
@@ -20,7 +22,7 @@ class FieldMapping(BaseModel):
     )
 
 
-class ReadConfig(BaseModel):
+class ReadConfig(ConfigModel):
     fields: FieldMapping = Field(default_factory=FieldMapping)
     max_file_bytes: int = Field(
         default=256 * 2**20,
@@ -40,7 +42,7 @@ class ReadConfig(BaseModel):
     )
 
 
-class NormalizeConfig(BaseModel):
+class NormalizeConfig(ConfigModel):
     unicode_form: str = Field(default="NFC", description="Unicode normalization form.")
     boilerplate_patterns: list[str] = Field(
         default_factory=lambda: [
@@ -68,7 +70,7 @@ class NormalizeConfig(BaseModel):
     )
 
 
-class ChunkConfig(BaseModel):
+class ChunkConfig(ConfigModel):
     @model_validator(mode="after")
     def _overlap_below_half(self) -> ChunkConfig:
         if self.overlap_tokens * 2 > self.max_tokens:
@@ -98,14 +100,14 @@ class ChunkConfig(BaseModel):
         return self.max_chars or 16 * self.max_tokens
 
 
-class QualityConfig(BaseModel):
+class QualityConfig(ConfigModel):
     """Heuristic chunk quality (see spec/quality.py for each signal's ramp)."""
 
     threshold: float = Field(default=0.5, ge=0, le=1, description="Minimum quality score.")
     min_words: int = Field(default=20, description="Chunks with fewer words are too_short.")
 
 
-class DedupConfig(BaseModel):
+class DedupConfig(ConfigModel):
     enabled: bool = True
     num_bands: int = Field(default=16, ge=1, description="LSH bands.")
     rows_per_band: int = Field(default=8, ge=1, description="MinHash rows per band.")
@@ -118,7 +120,7 @@ class DedupConfig(BaseModel):
     seed: int = Field(default=1, description="Seed of the MinHash permutations.")
 
 
-class DisciplineConfig(BaseModel):
+class DisciplineConfig(ConfigModel):
     taxonomy: str | None = Field(
         default=None,
         description="YAML file with a list of {code, name, description}; None: the built-in "
@@ -136,7 +138,7 @@ class DisciplineConfig(BaseModel):
     )
 
 
-class SpecConfig(BaseModel):
+class SpecConfig(ConfigModel):
     """The corpus stage: read -> normalize -> dedup docs -> chunk -> quality -> dedup chunks."""
 
     corpus: list[str] = Field(

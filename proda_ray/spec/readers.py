@@ -69,7 +69,11 @@ def list_corpus(paths: list[str]) -> list[CorpusFile]:
         if "://" not in spec and any(c in spec for c in "*?["):
             root = spec.split("*")[0].split("?")[0].split("[")[0]
             root = root if root.endswith(os.sep) else os.path.dirname(root)
-            for p in sorted(glob.glob(os.path.expanduser(spec), recursive=True)):
+            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"corpus glob {spec!r} matches no file; fix the "
+                                        "pattern in --corpus or spec.corpus")
+            for p in matches:
                 if not os.path.isdir(p):
                     _add_local(found, seen, p, root)
             continue
@@ -99,6 +103,9 @@ def list_corpus(paths: list[str]) -> list[CorpusFile]:
                 found[_uri(scheme, f.path)] = CorpusFile(
                     _uri(scheme, f.path), rel, f.size or 0, f.mtime_ns or 0
                 )
+    if not found:
+        raise FileNotFoundError(f"the corpus has no file to read ({', '.join(paths)}); point "
+                                "--corpus or spec.corpus at files or non-empty directories")
     return sorted(found.values(), key=lambda f: (f.rel_path, f.uri))
 
 

@@ -74,6 +74,9 @@ class SpecStage(Stage[SpecConfig]):
             self._files = list_corpus(self.config.corpus)
         return self._files
 
+    def check(self) -> None:
+        self.files()  # a missing path, a glob matching nothing: one line, before Ray starts
+
     def external_inputs(self) -> dict[str, str]:
         h = hashlib.sha256()
         for f in self.files():

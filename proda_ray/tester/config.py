@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from proda_ray.configmodel import ConfigModel
 from proda_ray.engines.base import EngineConfig, LocalEngineConfig
 
 
-class BenchConfig(BaseModel):
+class BenchConfig(ConfigModel):
     """Benchmark items from the knowledge core (L1 concepts, L2 statements, L3 chains),
     gated, checked for form-only solvability, deduplicated, split into dev (diagnosed),
     test (unseen items on the same nodes) and transfer (unseen documents)."""

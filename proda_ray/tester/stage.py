@@ -78,7 +78,7 @@ class BenchStage(Stage[BenchConfig]):
         res.timings_s["finalize"] = time.perf_counter() - t0
         res.add(run.totals, rejected_as="bench_items.rejected")
         res.add(final, rejected_as="bench_items.rejected")
-        res.usage = run.usage
+        res.usage, res.run_usage = run.usage, run.run_usage  # all runs, this run
         for t in ("bench_items", "bench_items.rejected"):
             res.outputs[t] = ctx.table_info(t)
         res.report = report

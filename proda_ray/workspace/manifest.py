@@ -60,7 +60,12 @@ class StageManifest(BaseModel):
         default_factory=dict, description="Rejected table -> reason -> count."
     )
     timings_s: dict[str, float] = Field(default_factory=dict)
-    usage: TokenUsage = Field(default_factory=TokenUsage)
+    usage: TokenUsage = Field(
+        default_factory=TokenUsage, description="LLM calls behind the outputs, across an "
+        "interrupted run and its resumption.")
+    run_usage: TokenUsage = Field(
+        default_factory=TokenUsage, description="LLM calls the committing run made itself "
+        "(less than usage when it reused an interrupted run's units).")
     report: dict = Field(default_factory=dict, description="Stage-specific report (e.g. dedup).")
     cluster: dict = Field(default_factory=dict, description="Ray nodes/CPUs/GPUs used.")
     started_at: str = ""

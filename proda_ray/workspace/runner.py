@@ -67,15 +67,22 @@ def table_producers(ws: Workspace) -> dict[str, StageManifest]:
     return {t: m for m in committed_manifests(ws).values() for t in m.outputs}
 
 
+def missing_inputs(ws: Workspace, stage: Stage) -> str | None:
+    """Why ``stage`` cannot run yet (the tables no stage has produced), or None."""
+    producers = table_producers(ws)
+    missing = [t for t in stage.inputs if t not in producers]
+    if not missing:
+        return None
+    return (f"stage {stage.name!r} reads {', '.join(map(repr, missing))}, which no stage has "
+            f"produced in {ws.uri} yet; run the upstream stage first (see `proda status`)")
+
+
 def input_fingerprints(ws: Workspace, stage: Stage) -> dict[str, str]:
+    if missing := missing_inputs(ws, stage):
+        raise RuntimeError(missing)
     producers = table_producers(ws)
     fps = {}
     for table in stage.inputs:
-        if table not in producers:
-            raise RuntimeError(
-                f"stage {stage.name!r} reads table {table!r}, which no stage has produced in "
-                f"{ws.uri} yet; run the upstream stage first (see `proda status`)"
-            )
         fps[f"table:{table}"] = producers[table].fingerprint
     fps.update({f"ext:{k}": v for k, v in stage.external_inputs().items()})
     return fps
@@ -146,6 +153,7 @@ def run_stage(
         rejected={t: dict(sorted(c.items())) for t, c in result.rejected.items()},
         timings_s={k: round(v, 3) for k, v in result.timings_s.items()},
         usage=result.usage,
+        run_usage=result.run_usage if result.run_usage is not None else result.usage,
         report=(result.report.model_dump(mode="json")
                 if isinstance(result.report, BaseModel) else result.report),
         cluster=executor.cluster_info(),

@@ -69,7 +69,8 @@ class StageResult:
     counters: Counter = field(default_factory=Counter)
     rejected: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     timings_s: dict[str, float] = field(default_factory=dict)
-    usage: TokenUsage = field(default_factory=TokenUsage)
+    usage: TokenUsage = field(default_factory=TokenUsage)  # across the runs of this fingerprint
+    run_usage: TokenUsage | None = None  # this run only, where it differs (resumed units)
     report: dict | BaseModel = field(default_factory=dict)
 
     def add(self, tally, rejected_as: str | None = None) -> None:
@@ -220,6 +221,11 @@ class Stage(ABC, Generic[C]):
     def external_inputs(self) -> dict[str, str]:
         """Fingerprints of inputs that live outside the workspace (e.g. corpus files)."""
         return {}
+
+    def check(self) -> None:
+        """Cheap checks of the stage's own inputs before a cluster is started for it (the
+        corpus paths exist and hold files); raise ValueError/FileNotFoundError with one line.
+        """
 
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult: ...

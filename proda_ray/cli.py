@@ -9,6 +9,7 @@ runs them with ``_run``; ``console`` prints the results.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,28 @@ from proda_ray.config import ProjectConfig, apply_overrides
 from proda_ray.console import console, fail, intro, stage_lines
 from proda_ray.workspace import Workspace
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The ``proda`` app: an error nobody expected (a bug, a broken install) is still one line
+    with exit 1; ``--debug`` (or ``PRODA_DEBUG=1``) shows its traceback instead."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as e:
+            if _debug():
+                raise
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            console.print(f"[red]error: {type(e).__name__}: {first}[/red] (a bug or a broken "
+                          "setup, not your input; rerun with --debug for the traceback)")
+            raise SystemExit(1) from None
+
+
+def _debug() -> bool:
+    return os.environ.get("PRODA_DEBUG", "") not in ("", "0")
+
+
+app = _App(
     name="proda",
     help=(
         "proda-ray: test-driven data engineering for domain LLMs, on Ray.\n\n"
@@ -50,7 +72,13 @@ def main(
     version: Annotated[bool, o.Opt("--version", callback=_version, is_eager=True,
                                  help="Print the version and exit.")] = False,
     verbose: Annotated[bool, o.Opt("--verbose", "-v", help="Debug logging.")] = False,
+    debug: Annotated[bool, o.Opt("--debug", help="Show the traceback of any error (errors are "
+                                             "one line without it).")] = False,
 ) -> None:
+    if debug:
+        os.environ["PRODA_DEBUG"] = "1"
+    if verbose:
+        os.environ["PRODA_VERBOSE"] = "1"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -61,7 +89,9 @@ def _config(workspace: str, *, preset: str | None = None, flags: list[str] | Non
             ) -> tuple[Workspace, ProjectConfig]:
     """The project config with the one override order: proda.yaml, ``--preset`` (replaces
     the train section), the command's flags (as dotted overrides), ``--set``."""
-    ws = Workspace(workspace)
+    from proda_ray.cli_workspace import open_workspace
+
+    ws = open_workspace(workspace)
     try:
         cfg = ProjectConfig.load(ws)
         if preset:
@@ -71,6 +101,8 @@ def _config(workspace: str, *, preset: str | None = None, flags: list[str] | Non
         cfg = apply_overrides(cfg, flags or [])  # validated: defaults filled in first
         cfg = apply_overrides(cfg, set_ or [])
     except ValueError as e:
+        if _debug():
+            raise
         fail(f"config error: {e}")
     if corpus:
         cfg.spec.corpus = [p if "://" in p else str(Path(p).expanduser().absolute())
@@ -98,16 +130,69 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
     registry, bring it up to date, print its lines; an expected error is one red line."""
     from proda_ray.pipeline import STAGES, build_stage
     from proda_ray.workspace import run_stage
+    from proda_ray.workspace.runner import missing_inputs
 
-    _start_ray(cfg, address)
-    for name in names:
-        try:
-            stage = build_stage(name, cfg, **build)
-            console.print(f"[cyan]›[/cyan] {stage.name}: {STAGES[name].help}{intro(stage)}")
-            stage_lines(stage.name, run_stage(ws, stage, force=force, show_progress=not quiet))
-        except ERRORS as e:
-            logging.getLogger(__name__).debug("%s failed", name, exc_info=True)  # -v: traceback
-            fail(f"{name}: {e}")
+    try:  # the wrong order of stages is one line before Ray starts
+        first = build_stage(names[0], cfg, **build)
+        missing = missing_inputs(ws, first)
+        first.check()
+    except ERRORS as e:
+        if _debug():
+            raise
+        fail(f"{names[0]}: {e}")
+    if missing:
+        fail(f"{names[0]}: {missing}")
+    with _session(ws, names[0], quiet) as live:
+        _start_ray(cfg, address)
+        for name in names:
+            try:
+                stage = first if name == names[0] else build_stage(name, cfg, **build)
+                if not quiet:
+                    console.print(f"[cyan]›[/cyan] {stage.name}: {STAGES[name].help}"
+                                  f"{intro(stage)}", highlight=False)
+                live.start(stage.name)
+                try:
+                    r = run_stage(ws, stage, force=force, show_progress=False)
+                finally:
+                    live.stop()
+                stage_lines(stage.name, r)
+            except ERRORS as e:
+                if _debug():
+                    raise
+                fail(f"{name}: {e}")
+
+
+@contextlib.contextmanager
+def _session(ws: Workspace, command: str, quiet: bool):
+    """What a command that builds stages holds while it runs: the workspace's lease (a
+    second run exits 2 with who holds it), Ray's output sent to a log file (not with
+    ``--verbose``/``--debug``), and the live progress line."""
+    from proda_ray.console import LiveLine, log_path, ray_output_to
+    from proda_ray.executors.base import set_progress
+    from proda_ray.workspace.lease import Lease, WorkspaceBusy
+
+    lease = Lease(ws, f"proda {command}")
+    try:
+        lease.acquire()
+    except WorkspaceBusy as e:
+        fail(str(e))
+    live = LiveLine(quiet=quiet)
+    keep_all = _debug() or os.environ.get("PRODA_VERBOSE") == "1"
+    try:
+        with ray_output_to(None if keep_all else log_path(ws, command)):
+            set_progress(live.update)
+            try:
+                yield live
+            except KeyboardInterrupt:
+                if lease.lost:  # interrupted by its own heartbeat: say why
+                    fail(f"stopped: another run took over {ws.uri} ({lease.taken_by}); this "
+                         "run's finished units are kept")
+                raise
+            finally:
+                set_progress(None)
+                live.stop()
+    finally:
+        lease.release()
 
 
 def _need_corpus(cfg: ProjectConfig) -> None:
@@ -130,8 +215,7 @@ def spec(
                                               spec__chunk__overlap_tokens=overlap_tokens),
                       set_=set_, corpus=corpus)
     _need_corpus(cfg)
-    _run(ws, cfg, ["spec"], address=address, force=force, quiet=quiet, workers=workers,
-         on_phase=lambda msg: console.print(f"[cyan]›[/cyan] {msg}"))
+    _run(ws, cfg, ["spec"], address=address, force=force, quiet=quiet, workers=workers)
 
 
 @app.command()
@@ -261,18 +345,27 @@ def run(
     if not ws.exists("proda.yaml"):
         ws.makedirs()
         cfg.save(ws)
-    _start_ray(cfg, address)
     t0 = time.perf_counter()
-    try:
-        run_loop(ws, cfg, workers=workers, show_progress=not quiet, on_stage=stage_lines)
-    except ERRORS as e:
-        fail(str(e))
-    from proda_ray.exports import export_workspace
+    with _session(ws, "run", quiet) as live:
+        _start_ray(cfg, address)
 
-    for line in export_workspace(ws)[1]:
-        console.print(line)
-    if "eval" in cfg.loop.stages:
-        console.print(f"[green]report[/green] → {write_report(ws)['report.md']}")
+        def finished(name, r) -> None:
+            live.stop()
+            stage_lines(name, r)
+
+        try:
+            run_loop(ws, cfg, workers=workers, show_progress=False, on_start=live.start,
+                     on_stage=finished)
+        except ERRORS as e:
+            if _debug():
+                raise
+            fail(str(e))
+        from proda_ray.exports import export_workspace
+
+        for line in export_workspace(ws)[1]:
+            console.print(line)
+        if "eval" in cfg.loop.stages:
+            console.print(f"[green]report[/green] → {write_report(ws)['report.md']}")
     console.print(f"[bold green]loop done[/bold green] in {time.perf_counter() - t0:.1f}s · "
                   f"`proda status --workspace {workspace}` for details")
 

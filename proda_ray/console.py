@@ -5,7 +5,12 @@ Presentation only: it reads manifests and reports, never runs anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
@@ -13,15 +18,124 @@ from rich.table import Table
 
 from proda_ray.workspace import Workspace
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a long line stays one line in a log
+
+
+_LOG: list[str | None] = [None]  # the file Ray's output goes to, while it does
 
 
 def fail(message: str) -> NoReturn:
     """An expected error: one red line, exit code 2 (never a traceback)."""
     import typer
 
-    console.print(f"[red]{message}[/red]")
+    log = f" (log: {_LOG[0]})" if _LOG[0] else ""
+    console.print(f"[red]{message}[/red]{log}", highlight=False)
     raise typer.Exit(2)
+
+
+def log_path(ws: Workspace, command: str) -> Path:
+    """Where a command's Ray output goes: ``<workspace>/logs/`` for a local workspace, the
+    local cache for an object-store one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if ws.is_local:
+        root = Path(ws.uri) / "logs"
+    else:
+        import hashlib
+
+        from proda_ray.engines.models import cache_dir
+
+        root = cache_dir() / "logs" / hashlib.sha256(ws.uri.encode()).hexdigest()[:12]
+    root.mkdir(parents=True, exist_ok=True)
+    return root / f"{command}-{stamp}-{os.getpid()}.log"
+
+
+@contextlib.contextmanager
+def ray_output_to(path: Path | None):
+    """Send everything written to this process's stderr descriptor — Ray Data's INFO lines,
+    Ray's C++ log lines, warnings — to ``path``, while this console keeps the terminal.
+    ``None``: change nothing (``--verbose``/``--debug`` want it all on the terminal)."""
+    if path is None:
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8",
+                         errors="replace")
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    console.file, _LOG[0] = terminal, str(path)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        console.file, _LOG[0] = None, None  # back to sys.stderr
+        terminal.close()
+
+
+class LiveLine:
+    """One progress line per stage: phase, units done/total, LLM calls, tokens/s, ETA.
+
+    On a terminal it is redrawn in place and disappears when the stage's summary is printed;
+    in a log (not a terminal) it is printed at most every ``every_s`` seconds, so a long
+    stage shows it is alive without flooding the log; ``quiet``: nothing."""
+
+    def __init__(self, quiet: bool = False, every_s: float = 60.0):
+        self.quiet, self.every_s = quiet, every_s
+        self.status = None
+        self.stage = ""
+        self.last_print = 0.0
+
+    def start(self, stage: str) -> None:
+        self.stage, self.t0, self.phase_t0 = stage, time.monotonic(), time.monotonic()
+        self.what, self.done, self.total, self.calls, self.tokens = "", 0, 0, 0, 0
+        self.last_print = time.monotonic()
+        if not self.quiet and console.is_terminal:
+            self.status = console.status(self.text())
+            self.status.start()
+
+    def update(self, what: str, done: int, total: int, usage: dict) -> None:
+        if what != self.what:
+            self.what, self.phase_t0 = what, time.monotonic()
+        self.done, self.total = done, total
+        self.calls += int(usage.get("calls", 0))
+        self.tokens += int(usage.get("tokens", 0))
+        if self.quiet:
+            return
+        if self.status is not None:
+            self.status.update(self.text())
+        elif time.monotonic() - self.last_print >= self.every_s:
+            console.print(f"  … {self.text()}", highlight=False)
+            self.last_print = time.monotonic()
+
+    def text(self) -> str:
+        now = time.monotonic()
+        parts = [f"{self.stage}: {self.what or 'starting'}"]
+        if self.total:
+            parts.append(f"{self.done}/{self.total} units")
+        if self.calls:
+            parts.append(f"{self.calls} LLM calls")
+        if self.tokens:
+            parts.append(f"{self.tokens / max(now - self.t0, 1e-9):.0f} tokens/s")
+        if self.total and 0 < self.done < self.total:
+            eta = (now - self.phase_t0) / self.done * (self.total - self.done)
+            parts.append(f"ETA {_duration(eta)}")
+        parts.append(_duration(now - self.t0))
+        return " · ".join(parts)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+def _duration(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else \
+        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def prior_text(o: dict) -> str:
@@ -55,7 +169,10 @@ def stage_lines(name: str, r) -> None:
                                                        "statements", "concepts", "items",
                                                        "samples") if k in m.counters)
     u = m.usage
-    cost = (f" · LLM {u.calls} calls ({u.cached_calls} cached), "
+    ru = m.run_usage
+    this_run = (f", {ru.calls} of them by this run" if r.status == "built"
+                and ru.calls != u.calls else "")
+    cost = (f" · LLM {u.calls} calls ({u.cached_calls} cached{this_run}), "
             f"{u.prompt_tokens + u.completion_tokens} tokens") if u.calls + u.cached_calls else ""
     console.print(f"[green]{name} {verb}[/green] in {r.seconds:.1f}s · {shown or 'done'}"
                   f" · {m.rejected_total()} rejected{cost} · fingerprint {m.fingerprint}")

@@ -30,7 +30,29 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None,
     kwargs: dict = {"log_to_driver": not quiet, "configure_logging": not quiet}
     address = address or os.environ.get("RAY_ADDRESS")  # set by `ray job submit`
     if address:
+        _loopback_only(False)  # a driver on a cluster node needs that node's real address
         ray.init(address=address, **kwargs)
     else:
+        _loopback_only()
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
     log.info("ray: %s", ray.cluster_resources())
+
+
+_CLUSTER_DEFAULT: bool | None = None
+
+
+def _loopback_only(on: bool = True) -> None:
+    """Make the local Ray's node address 127.0.0.1, so its GCS, raylet, object manager,
+    workers and agents listen on loopback only (Ray's own local-only mode, the default on
+    macOS and Windows: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``); nothing of a laptop run is
+    reachable from the network. ``PRODA_RAY_LOOPBACK=0`` keeps Ray's Linux default (every
+    interface), for a node other machines must join. A real cluster is started by
+    ``ray start``/KubeRay with its node IP and attached with ``--address``; this does not
+    apply there."""
+    global _CLUSTER_DEFAULT
+    from ray._private import ray_constants  # read by services.get_node_ip_address()
+
+    if _CLUSTER_DEFAULT is None:
+        _CLUSTER_DEFAULT = ray_constants.ENABLE_RAY_CLUSTER
+    local = on and os.environ.get("PRODA_RAY_LOOPBACK", "1") != "0"
+    ray_constants.ENABLE_RAY_CLUSTER = _CLUSTER_DEFAULT and not local

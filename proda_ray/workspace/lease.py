@@ -1,0 +1,201 @@
+"""One writer per workspace: a lease that a second run finds and refuses to share.
+
+Every ``proda`` command that builds a stage holds ``lease.json`` at the workspace root while
+it runs: who holds it (pid, host, the command), since when, and a heartbeat its holder
+renews every ``ttl_s / 4`` seconds. Another command finds it and exits with
+``WorkspaceBusy`` ("workspace busy: proda spec (pid 123 on host-a, since …)"); it never
+deletes the holder's scratch, whatever its flags say. A holder that died frees the lease: on
+the same host at once (its pid is gone, or is another process now), anywhere else when the
+heartbeat is ``ttl_s`` old.
+
+Taking the lease is atomic on both backends:
+
+- local directories: the check and the write happen under an ``flock`` of ``.lease.lock``,
+  so of two processes that race, one writes and the other then sees its lease;
+- object stores (no atomic create through a generic filesystem): write, wait ``settle_s``,
+  read back. Stores are read-after-write consistent (S3, GCS, Azure), so of two writers whose
+  writes land within ``settle_s`` of each other only the last one reads back its own token;
+  the other backs off.
+
+A holder whose heartbeat finds another token (it was stopped for longer than ``ttl_s`` and
+someone took over) interrupts its own run rather than write beside the new holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from proda_ray.workspace.storage import Workspace
+
+log = logging.getLogger(__name__)
+
+LEASE_FILE = "lease.json"
+LOCK_FILE = ".lease.lock"
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another live run holds the workspace."""
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (a pid reused by another process differs)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return started is None or _start_time(pid) in (None, started)
+
+
+class Lease:
+    """The lease of ``ws`` for ``command``; a context manager (acquire, heartbeat, release)."""
+
+    def __init__(self, ws: Workspace, command: str, *, ttl_s: float | None = None,
+                 settle_s: float | None = None):
+        self.ws, self.command = ws, command
+        self.ttl_s = float(ttl_s or os.environ.get("PRODA_LEASE_TTL_S", 60))
+        self.settle_s = float(settle_s if settle_s is not None
+                              else os.environ.get("PRODA_LEASE_SETTLE_S", 2))
+        self.token = uuid.uuid4().hex
+        self.lost = False
+        self.taken_by = ""  # who, when lost
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what a lease says ----------------------------------------------------------------
+
+    def _record(self, since: float | None = None) -> dict:
+        now = time.time()
+        return {"token": self.token, "command": self.command, "pid": os.getpid(),
+                "pid_start": _start_time(os.getpid()), "host": socket.gethostname(),
+                "since": since or now, "heartbeat": now, "ttl_s": self.ttl_s}
+
+    def read(self) -> dict | None:
+        if not self.ws.exists(LEASE_FILE):
+            return None
+        try:
+            return json.loads(self.ws.read_bytes(LEASE_FILE))
+        except (OSError, ValueError):  # a torn or foreign file: nobody's lease
+            return None
+
+    @staticmethod
+    def live(rec: dict | None, now: float | None = None) -> bool:
+        """Whether ``rec`` is a live holder's lease."""
+        if not rec:
+            return False
+        now = time.time() if now is None else now
+        if now - float(rec.get("heartbeat", 0)) > float(rec.get("ttl_s", 60)):
+            return False
+        if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
+            return _pid_alive(rec["pid"], rec.get("pid_start"))
+        return True
+
+    @staticmethod
+    def describe(rec: dict) -> str:
+        age = time.time() - float(rec.get("heartbeat", 0))
+        return (f"{rec.get('command', '?')} (pid {rec.get('pid', '?')} on "
+                f"{rec.get('host', '?')}, since {_iso(float(rec.get('since', 0)))}, last "
+                f"heartbeat {age:.0f}s ago)")
+
+    def _busy(self, rec: dict) -> WorkspaceBusy:
+        return WorkspaceBusy(
+            f"workspace busy: {self.ws.uri} is held by {self.describe(rec)}; wait for it "
+            f"to finish or stop it (its lease lapses {rec.get('ttl_s', 60):.0f}s after its "
+            "last heartbeat if it died on another host)")
+
+    # -- taking and giving back -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _critical(self):
+        """Local: an flock around check-and-write. Object stores: nothing to lock."""
+        if not self.ws.is_local:
+            yield
+            return
+        import fcntl
+
+        self.ws.makedirs()
+        fd = os.open(self.ws.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _write(self, rec: dict) -> None:
+        self.ws.write_bytes(LEASE_FILE, json.dumps(rec).encode())
+
+    def acquire(self) -> Lease:
+        with self._critical():
+            current = self.read()
+            if self.live(current) and current.get("token") != self.token:
+                raise self._busy(current)
+            if current:
+                log.info("taking over the lapsed lease of %s", self.describe(current))
+            self._write(self._record())
+        if not self.ws.is_local and self.settle_s > 0:  # object store: did a racer win?
+            time.sleep(self.settle_s)
+            back = self.read()
+            if not back or back.get("token") != self.token:
+                raise self._busy(back or {})
+        self._thread = threading.Thread(target=self._heartbeat, name="proda-lease",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _heartbeat(self) -> None:
+        since = time.time()
+        while not self._stop.wait(self.ttl_s / 4):
+            try:
+                with self._critical():
+                    current = self.read()
+                    if current and current.get("token") != self.token:
+                        self.lost = True
+                    else:
+                        since = float((current or {}).get("since", since))
+                        self._write(self._record(since))
+            except OSError as e:  # a flaky store: try again at the next beat
+                log.warning("lease heartbeat failed: %s", e)
+                continue
+            if self.lost:
+                self.taken_by = self.describe(current)
+                log.error("the workspace lease was taken by %s; stopping this run",
+                          self.describe(current))
+                os.kill(os.getpid(), signal.SIGINT)  # a real signal wakes a blocked wait
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(OSError), self._critical():
+            current = self.read()
+            if current and current.get("token") == self.token:
+                self.ws.delete(LEASE_FILE)
+
+    def __enter__(self) -> Lease:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -50,7 +50,7 @@ demo: $(STAMP) $(STUDIO)
 	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-disabled} $(VENV)/bin/proda run \
 		--workspace $(WORKSPACE) --corpus examples/sample_corpus \
 		--preset cpu-gemma-270m --set train.max_steps=12 --rounds 2
-	$(VENV)/bin/proda status --workspace $(WORKSPACE)
+	@echo "every stage, table and rejection: $(VENV)/bin/proda status -w $(WORKSPACE)"
 	@echo "look at it in the Studio: make studio  (or $(VENV)/bin/proda studio -w $(WORKSPACE)), then open the URL it prints"
 
 studio: $(STAMP) $(STUDIO)

@@ -22,6 +22,7 @@ from proda_ray.loop import run_loop
 from proda_ray.report import write_report
 from proda_ray.runtime import ensure_ray
 from proda_ray.workspace import Workspace
+from proda_ray.workspace.lease import Lease
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"stage": name, "status": r.status, "seconds": round(r.seconds, 2),
                           "counters": dict(r.manifest.counters)}), flush=True)
 
-    run_loop(ws, cfg, workers=args.workers or cfg.ray.workers, show_progress=False,
-             on_stage=line)
-    if "eval" in cfg.loop.stages:
-        print(json.dumps({"report": write_report(ws)["report.md"]}), flush=True)
+    with Lease(ws, "jobs/loop.py"):  # one writer: a second job exits with who holds it
+        run_loop(ws, cfg, workers=args.workers or cfg.ray.workers, show_progress=False,
+                 on_stage=line)
+        if "eval" in cfg.loop.stages:
+            print(json.dumps({"report": write_report(ws)["report.md"]}), flush=True)
     return 0
 
 

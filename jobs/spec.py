@@ -21,6 +21,7 @@ from proda_ray.config import ProjectConfig, apply_overrides
 from proda_ray.pipeline import build_stage
 from proda_ray.runtime import ensure_ray
 from proda_ray.workspace import Workspace, run_stage
+from proda_ray.workspace.lease import Lease
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg.spec.corpus = args.corpus
     ensure_ray(args.address or cfg.ray.address, cfg.ray.num_cpus,
                placement=cfg.ray.placement, scalable_kinds=cfg.ray.scalable_kinds)
-    result = run_stage(ws, build_stage("spec", cfg, workers=args.workers),
-                       force=args.force, show_progress=False)
+    with Lease(ws, "jobs/spec.py"):  # one writer: a second job exits with who holds it
+        result = run_stage(ws, build_stage("spec", cfg, workers=args.workers),
+                           force=args.force, show_progress=False)
     print(json.dumps({"status": result.status, "seconds": round(result.seconds, 2),
                       "manifest": result.manifest.model_dump(mode="json")}, indent=2))
     return 0

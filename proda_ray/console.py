@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -83,19 +84,32 @@ class LiveLine:
     in a log (not a terminal) it is printed at most every ``every_s`` seconds, so a long
     stage shows it is alive without flooding the log; ``quiet``: nothing."""
 
-    def __init__(self, quiet: bool = False, every_s: float = 60.0):
+    def __init__(self, quiet: bool = False, every_s: float = 120.0):
         self.quiet, self.every_s = quiet, every_s
         self.status = None
         self.stage = ""
         self.last_print = 0.0
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def start(self, stage: str) -> None:
+        self.stop()
         self.stage, self.t0, self.phase_t0 = stage, time.monotonic(), time.monotonic()
         self.what, self.done, self.total, self.calls, self.tokens = "", 0, 0, 0, 0
         self.last_print = time.monotonic()
-        if not self.quiet and console.is_terminal:
+        if self.quiet:
+            return
+        if console.is_terminal:
             self.status = console.status(self.text())
             self.status.start()
+        # a stage without units to report (training) still shows it is alive
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="proda-progress", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.update(self.what, self.done, self.total, {})
 
     def update(self, what: str, done: int, total: int, usage: dict) -> None:
         if what != self.what:
@@ -127,6 +141,10 @@ class LiveLine:
         return " · ".join(parts)
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+            self._ticker = None
         if self.status is not None:
             self.status.stop()
             self.status = None
@@ -198,9 +216,13 @@ def stage_lines(name: str, r) -> None:
                       f"{rep.get('dataset')}: {sum((rep.get('patches_by_task') or {}).values())}"
                       f" patches + {rep.get('replay')} replay")
     elif kind == "train":
-        console.print(f"  {m.counters.get('steps', 0)} steps · loss {rep.get('first_loss')} → "
-                      f"{rep.get('last_loss')} · val {rep.get('last_val_loss')} · "
+        console.print(f"  {m.counters.get('steps', 0)} steps · loss {_num(rep.get('first_loss'))}"
+                      f" → {_num(rep.get('last_loss'))} · val {_num(rep.get('last_val_loss'))} · "
                       f"{rep.get('tokens_per_s') or 0:.0f} tokens/s · model {rep.get('model')}")
+
+
+def _num(x) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
 def print_status(ws: Workspace, st: dict) -> None:

@@ -96,7 +96,7 @@ def run_two_rounds(tmp_path: Path) -> TwoRounds:
     ws = Workspace(tmp_path / "ws")
     proda = str(Path(sys.executable).with_name("proda"))
     cmd = [proda, "run", "-w", ws.uri, "-c", str(corpus(tmp_path)), "--preset", "cpu-tiny",
-           "--rounds", "2", "-q", "--set", "spec.chunk.max_tokens=512",
+           "--rounds", "2", "--set", "spec.chunk.max_tokens=512",
            "--set", "train.max_steps=40", "--set", "bench.test_fraction=0.5",
            # test items sit on nodes that also have a dev item: each chain needs two items,
            # and this slice's step options differ in length by up to 38%

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,12 @@ def test_two_rounds_killed_and_resumed_with_an_honest_report(two_round_loop):
                   "debug"):
         assert re.search(rf"{re.escape(stage)} up to date", out2), (stage, out2[-3000:])
     assert re.search(r"train\.r2 built", out2) and re.search(r"eval\.r2 built", out2)
+    # quiet by default (issue 18): the stages' summaries, not Ray's log lines, which go to
+    # the workspace's logs/ (before: hundreds of "Total Progress" and INFO lines)
+    lines = [ln for ln in out2.splitlines() if ln.strip()]
+    assert len(lines) < 60 and not any(" INFO " in ln or "core_worker" in ln for ln in lines), \
+        out2[-4000:]
+    assert list(Path(ws.uri, "logs").glob("run-*.log"))
     # nothing re-spent: extraction tokens were all paid in the first run
     assert manifest(ws, "extract")["usage"]["calls"] > 0
 

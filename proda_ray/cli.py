@@ -36,9 +36,14 @@ class _App(typer.Typer):
         except Exception as e:
             if _debug():
                 raise
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            console.print(f"[red]error: {type(e).__name__}: {first}[/red] (a bug or a broken "
-                          "setup, not your input; rerun with --debug for the traceback)")
+            from proda_ray.console import LAST_LOG
+
+            cause = getattr(e, "cause", None)  # a Ray task's error: the one it wraps
+            err = cause if isinstance(cause, Exception) else e
+            first = (str(err).strip().splitlines() or [""])[0][:300]
+            where = f"the traceback is in {LAST_LOG[0]}, or rerun" if LAST_LOG[0] else "rerun"
+            console.print(f"[red]error: {type(err).__name__}: {first}[/red] (a bug or a broken "
+                          f"setup, not your input; {where} with --debug)", highlight=False)
             raise SystemExit(1) from None
 
 
@@ -117,9 +122,10 @@ def _flags(**values) -> list[str]:
 
 
 def _start_ray(cfg: ProjectConfig, address: str | None) -> None:
+    from proda_ray.console import spinner
     from proda_ray.runtime import ensure_ray
 
-    with console.status("starting Ray…"):
+    with spinner("starting Ray…") if console.is_terminal else contextlib.nullcontext():
         ensure_ray(address or cfg.ray.address, cfg.ray.num_cpus,
                    placement=cfg.ray.placement, scalable_kinds=cfg.ray.scalable_kinds)
 
@@ -152,7 +158,8 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
                                   f"{intro(stage)}", highlight=False)
                 live.start(stage.name)
                 try:
-                    r = run_stage(ws, stage, force=force, show_progress=False)
+                    r = run_stage(ws, stage, force=force, show_progress=False,
+                                  guard=live.guard)
                 finally:
                     live.stop()
                 stage_lines(stage.name, r)
@@ -160,6 +167,9 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
                 if _debug():
                     raise
                 fail(f"{name}: {e}")
+
+
+_LOG_FILE: list[str | None] = [None]
 
 
 @contextlib.contextmanager
@@ -177,9 +187,11 @@ def _session(ws: Workspace, command: str, quiet: bool):
     except WorkspaceBusy as e:
         fail(str(e))
     live = LiveLine(quiet=quiet)
+    live.guard = lease.check  # no stage commits once another run has taken the workspace
     keep_all = _debug() or os.environ.get("PRODA_VERBOSE") == "1"
+    _LOG_FILE[0] = None if keep_all else str(log_path(ws, command))
     try:
-        with ray_output_to(None if keep_all else log_path(ws, command)):
+        with ray_output_to(_LOG_FILE[0] and Path(_LOG_FILE[0])):
             set_progress(live.update)
             try:
                 yield live
@@ -189,10 +201,14 @@ def _session(ws: Workspace, command: str, quiet: bool):
                          "run's finished units are kept")
                 raise
             finally:
+                lease.stop_heartbeat()
                 set_progress(None)
                 live.stop()
     finally:
         lease.release()
+        if not ws.is_local and (log := _LOG_FILE[0]) and os.path.exists(log):
+            with contextlib.suppress(OSError):  # an object-store workspace keeps its log too
+                ws.write_bytes(f"logs/{os.path.basename(log)}", Path(log).read_bytes())
 
 
 def _need_corpus(cfg: ProjectConfig) -> None:
@@ -342,11 +358,10 @@ def run(
                       corpus=corpus)
     if "spec" in cfg.loop.stages:
         _need_corpus(cfg)
-    if not ws.exists("proda.yaml"):
-        ws.makedirs()
-        cfg.save(ws)
     t0 = time.perf_counter()
     with _session(ws, "run", quiet) as live:
+        if not ws.exists("proda.yaml"):
+            cfg.save(ws)
         _start_ray(cfg, address)
 
         def finished(name, r) -> None:
@@ -355,7 +370,7 @@ def run(
 
         try:
             run_loop(ws, cfg, workers=workers, show_progress=False, on_start=live.start,
-                     on_stage=finished)
+                     on_stage=finished, guard=live.guard)
         except ERRORS as e:
             if _debug():
                 raise

@@ -193,8 +193,10 @@ def cancel(
         deadline = time.monotonic() + 60
         while (status := _status(client, job_id)) not in TERMINAL:
             if time.monotonic() > deadline:
-                fail(f"job {job_id} is still {status.lower()} after 60 s")
+                break
             time.sleep(1)
     except RuntimeError as e:
         fail(f"job {job_id}: {str(e).splitlines()[0][:200]}")
+    if status not in TERMINAL:
+        fail(f"job {job_id} is still {status.lower()} after 60 s")
     console.print(f"job {job_id}: {status.lower()}")

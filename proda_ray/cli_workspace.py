@@ -23,7 +23,7 @@ def open_workspace(uri: str, *, must_exist: bool = False) -> Workspace:
     """The workspace at ``uri``, or one line and exit 2 when it cannot be one: a path that is
     a file, or (``must_exist``) nothing at all."""
     ws = Workspace(uri)
-    if ws.is_local and Path(ws.uri).exists() and not Path(ws.uri).is_dir():
+    if ws.is_local and Path(ws.path()).exists() and not Path(ws.path()).is_dir():
         fail(f"{ws.uri} is a file, not a workspace directory; pass a directory to --workspace")
     if must_exist and not ws.exists():
         fail(f"no workspace at {ws.uri} (create one with `proda init {uri}`)")

@@ -115,14 +115,22 @@ def apply_overrides(cfg: ProjectConfig, overrides: list[str]) -> ProjectConfig:
         for p in parts[:-1]:
             if not isinstance(node, dict) or p not in node:
                 raise ValueError(f"--set {key}: no section {p!r}")
+            if node[p] is None and parts[-1] == "kind":  # an optional engine, now set
+                node[p] = {"kind": None}
             node = node[p]
         if not isinstance(node, dict) or parts[-1] not in node:
             raise ValueError(f"--set {key}: unknown field {parts[-1]!r}"
                              + _did_you_mean(parts[-1], node if isinstance(node, dict) else {}))
         try:
-            node[parts[-1]] = yaml.safe_load(raw)
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ValueError(f"--set {key}: {raw!r} is not a YAML value") from None
+        if parts[-1] == "kind" and node.get("kind") != value:
+            node.clear()  # another member of a tagged union: its own defaults, not these
+            node["kind"] = value
+            data = validate(data, "--set").model_dump(mode="json")  # fill them in
+            continue
+        node[parts[-1]] = value
     return validate(data, "--set")
 
 

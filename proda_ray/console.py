@@ -23,6 +23,7 @@ console = Console(stderr=True, soft_wrap=True)  # a long line stays one line in 
 
 
 _LOG: list[str | None] = [None]  # the file Ray's output goes to, while it does
+LAST_LOG: list[str | None] = [None]  # the last such file (named by an unexpected error)
 
 
 def fail(message: str) -> NoReturn:
@@ -39,7 +40,7 @@ def log_path(ws: Workspace, command: str) -> Path:
     local cache for an object-store one."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if ws.is_local:
-        root = Path(ws.uri) / "logs"
+        root = Path(ws.path("logs"))
     else:
         import hashlib
 
@@ -66,15 +67,38 @@ def ray_output_to(path: Path | None):
                          errors="replace")
     with open(path, "ab") as log:
         os.dup2(log.fileno(), 2)
-    console.file, _LOG[0] = terminal, str(path)
+    console.file, _LOG[0], LAST_LOG[0] = terminal, str(path), str(path)
     try:
         yield
+    except Exception as e:  # not a user error (fail's Exit): its traceback is kept in the log
+        import traceback
+
+        from click.exceptions import Exit
+
+        if not isinstance(e, Exit):
+            traceback.print_exc()
+        raise
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         console.file, _LOG[0] = None, None  # back to sys.stderr
         terminal.close()
+
+
+def spinner(text: str):
+    """A transient spinner line on the console that, unlike ``Console.status``, leaves
+    ``sys.stdout``/``sys.stderr`` alone: Ray's log handler writes to ``sys.stderr`` at emit
+    time, and rich's redirect would put its INFO lines on the terminal."""
+    from rich.live import Live
+    from rich.spinner import Spinner
+
+    class _Spin(Live):
+        def update(self, text: str) -> None:  # type: ignore[override]
+            super().update(Spinner("dots", text=text))
+
+    return _Spin(Spinner("dots", text=text), console=console, transient=True,
+                 redirect_stdout=False, redirect_stderr=False, refresh_per_second=8)
 
 
 class LiveLine:
@@ -88,9 +112,11 @@ class LiveLine:
         self.quiet, self.every_s = quiet, every_s
         self.status = None
         self.stage = ""
+        self.guard = None  # called before a stage commits (the lease's check)
         self.last_print = 0.0
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     def start(self, stage: str) -> None:
         self.stop()
@@ -100,7 +126,7 @@ class LiveLine:
         if self.quiet:
             return
         if console.is_terminal:
-            self.status = console.status(self.text())
+            self.status = spinner(self.text())
             self.status.start()
         # a stage without units to report (training) still shows it is alive
         self._stop = threading.Event()
@@ -109,21 +135,26 @@ class LiveLine:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            self.update(self.what, self.done, self.total, {})
+            self._redraw()
 
     def update(self, what: str, done: int, total: int, usage: dict) -> None:
-        if what != self.what:
-            self.what, self.phase_t0 = what, time.monotonic()
-        self.done, self.total = done, total
-        self.calls += int(usage.get("calls", 0))
-        self.tokens += int(usage.get("tokens", 0))
+        with self._lock:
+            if what != self.what:
+                self.what, self.phase_t0 = what, time.monotonic()
+            self.done, self.total = done, total
+            self.calls += int(usage.get("calls", 0))
+            self.tokens += int(usage.get("tokens", 0))
+        self._redraw()
+
+    def _redraw(self) -> None:
         if self.quiet:
             return
-        if self.status is not None:
-            self.status.update(self.text())
-        elif time.monotonic() - self.last_print >= self.every_s:
-            console.print(f"  … {self.text()}", highlight=False)
-            self.last_print = time.monotonic()
+        with self._lock:
+            if self.status is not None:
+                self.status.update(self.text())
+            elif time.monotonic() - self.last_print >= self.every_s:
+                console.print(f"  … {self.text()}", highlight=False)
+                self.last_print = time.monotonic()
 
     def text(self) -> str:
         now = time.monotonic()
@@ -145,9 +176,10 @@ class LiveLine:
         if self._ticker is not None:
             self._ticker.join(timeout=2)
             self._ticker = None
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        with self._lock:
+            if self.status is not None:
+                self.status.stop()
+                self.status = None
 
 
 def _duration(s: float) -> str:

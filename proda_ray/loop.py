@@ -45,16 +45,17 @@ class LoopConfig(ConfigModel):
 def run_loop(ws: Workspace, cfg: ProjectConfig, *, workers: int | None = None,
              show_progress: bool = True,
              on_stage: Callable[[str, StageRun], None] | None = None,
-             on_start: Callable[[str], None] | None = None) -> list[tuple[str, StageRun]]:
+             on_start: Callable[[str], None] | None = None,
+             guard: Callable[[], None] | None = None) -> list[tuple[str, StageRun]]:
     """Run the configured loop; returns (stage name, run) in order. ``on_start(name)``
-    before each stage, ``on_stage(name, run)`` after it."""
+    before each stage, ``on_stage(name, run)`` after it; ``guard`` as in ``run_stage``."""
     from proda_ray.workspace import run_stage
 
     done: list[tuple[str, StageRun]] = []
     for stage in _plan(ws, cfg, workers, done):
         if on_start:
             on_start(stage.name)
-        r = run_stage(ws, stage, show_progress=show_progress)
+        r = run_stage(ws, stage, show_progress=show_progress, guard=guard)
         done.append((stage.name, r))
         if on_stage:
             on_stage(stage.name, r)

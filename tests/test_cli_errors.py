@@ -98,3 +98,15 @@ def test_init_keeps_an_existing_config_and_debug_shows_the_traceback(ws):
     (ws / "proda.yaml").write_text("spec: [\n")
     out = proda("--debug", "spec", "-w", str(ws), "-c", str(ws))
     assert out.returncode != 0 and "Traceback" in out.stderr and "ConfigError" in out.stderr
+
+
+def test_switching_an_engine_kind_with_set_starts_that_section_afresh():
+    """--set bench.engine.kind=openai used to keep the local engine's keys (now refused as
+    unknown); an optional engine that is unset (eval.engine) can be set by its kind."""
+    from proda_ray.config import ProjectConfig, apply_overrides
+
+    cfg = apply_overrides(ProjectConfig(), ["bench.engine.kind=openai",
+                                            "bench.engine.base_url=http://h:1/v1"])
+    assert cfg.bench.engine.kind == "openai" and cfg.bench.engine.base_url == "http://h:1/v1"
+    cfg = apply_overrides(ProjectConfig(), ["eval.engine.kind=vllm"])
+    assert cfg.eval.engine.kind == "vllm"

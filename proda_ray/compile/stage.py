@@ -19,7 +19,9 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import signal
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -212,7 +214,13 @@ class TrainStage(Stage[TrainConfig]):
                                  storage_path=storage,
                                  storage_filesystem=None if ws.is_local else ws.fs,
                                  failure_config=FailureConfig(max_failures=cfg.max_failures)))
-        trainer.fit()
+        main = threading.current_thread() is threading.main_thread()
+        handler = signal.getsignal(signal.SIGINT) if main else None
+        try:
+            trainer.fit()
+        finally:  # Ray Train's fit() installs its own SIGINT handler and leaves it behind,
+            if main:  # which would turn a later Ctrl-C (or the lease's stop) into exit 0
+                signal.signal(signal.SIGINT, handler)
         res.timings_s["train"] = time.perf_counter() - t0
         rows = [ws.read_json(p) for p in sorted(ws.list_files(ctx.scratch, "metrics",
                                                               suffix=".json"))]

@@ -217,9 +217,23 @@ def preflight(config: BaseModel | None) -> None:
                     marker="adapter_config.json")
 
 
+def _driver_is_the_node() -> bool:
+    """Whether this process sees what the workers see: no Ray, or a one-node Ray. On a
+    cluster, model files and the engine's runtime may live on the workers' nodes only."""
+    try:
+        import ray
+
+        return not ray.is_initialized() or \
+            len([n for n in ray.nodes() if n.get("Alive")]) <= 1
+    except Exception:  # informative only
+        return True
+
+
 def _local_preflight(config: LocalEngineConfig) -> None:
     import importlib.util
 
+    if not _driver_is_the_node():
+        return
     if importlib.util.find_spec("llama_cpp") is None:
         raise EngineUnavailable("the local engine needs llama-cpp-python: pip install "
                                 "'proda-ray[local]'")
@@ -247,8 +261,8 @@ def _local_preflight(config: LocalEngineConfig) -> None:
 
 
 def _hf_dir(path: str, what: str, marker: str = "config.json") -> None:
-    if "://" in path:
-        return  # fetched by the workers
+    if "://" in path or not _driver_is_the_node():
+        return  # fetched by the workers, or on their nodes only
     p = Path(path).expanduser()
     if not (p / marker).is_file():
         raise EngineUnavailable(f"{what} {p} is not a Hugging Face model directory (no "

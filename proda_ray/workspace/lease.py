@@ -79,6 +79,7 @@ class Lease:
         self.settle_s = float(settle_s if settle_s is not None
                               else os.environ.get("PRODA_LEASE_SETTLE_S", 2))
         self.token = uuid.uuid4().hex
+        self._flock = ws.is_local
         self.lost = False
         self.taken_by = ""  # who, when lost
         self._stop = threading.Event()
@@ -93,12 +94,23 @@ class Lease:
                 "since": since or now, "heartbeat": now, "ttl_s": self.ttl_s}
 
     def read(self) -> dict | None:
-        if not self.ws.exists(LEASE_FILE):
+        """The current lease, None when there is none. A store that cannot be read raises
+        (OSError): not being able to see a lease is not the same as there being none."""
+        try:
+            raw = self.ws.read_bytes(LEASE_FILE)
+        except FileNotFoundError:
             return None
         try:
-            return json.loads(self.ws.read_bytes(LEASE_FILE))
-        except (OSError, ValueError):  # a torn or foreign file: nobody's lease
+            rec = json.loads(raw)
+        except ValueError:  # not a lease this code wrote: nobody's
             return None
+        return rec if isinstance(rec, dict) else None
+
+    def check(self) -> None:
+        """Raise if another run has taken the workspace over (see the heartbeat)."""
+        if self.lost:
+            raise WorkspaceBusy(f"this run lost {self.ws.uri} to {self.taken_by}; it "
+                                "commits nothing more")
 
     @staticmethod
     def live(rec: dict | None, now: float | None = None) -> bool:
@@ -106,7 +118,10 @@ class Lease:
         if not rec:
             return False
         now = time.time() if now is None else now
-        if now - float(rec.get("heartbeat", 0)) > float(rec.get("ttl_s", 60)):
+        try:
+            if now - float(rec.get("heartbeat", 0)) > float(rec.get("ttl_s", 60)):
+                return False
+        except (TypeError, ValueError):  # not a lease this code wrote
             return False
         if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
             return _pid_alive(rec["pid"], rec.get("pid_start"))
@@ -114,10 +129,13 @@ class Lease:
 
     @staticmethod
     def describe(rec: dict) -> str:
-        age = time.time() - float(rec.get("heartbeat", 0))
+        try:
+            age = f"{time.time() - float(rec.get('heartbeat', 0)):.0f}s ago"
+            since = _iso(float(rec.get("since", 0)))
+        except (TypeError, ValueError, OverflowError, OSError):
+            age = since = "?"
         return (f"{rec.get('command', '?')} (pid {rec.get('pid', '?')} on "
-                f"{rec.get('host', '?')}, since {_iso(float(rec.get('since', 0)))}, last "
-                f"heartbeat {age:.0f}s ago)")
+                f"{rec.get('host', '?')}, since {since}, last heartbeat {age})")
 
     def _busy(self, rec: dict) -> WorkspaceBusy:
         return WorkspaceBusy(
@@ -130,7 +148,7 @@ class Lease:
     @contextlib.contextmanager
     def _critical(self):
         """Local: an flock around check-and-write. Object stores: nothing to lock."""
-        if not self.ws.is_local:
+        if not self._flock:
             yield
             return
         import fcntl
@@ -138,7 +156,10 @@ class Lease:
         self.ws.makedirs()
         fd = os.open(self.ws.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a mount without locks (FUSE, some SMB): settle instead
+                self._flock = False
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the flock
@@ -154,7 +175,7 @@ class Lease:
             if current:
                 log.info("taking over the lapsed lease of %s", self.describe(current))
             self._write(self._record())
-        if not self.ws.is_local and self.settle_s > 0:  # object store: did a racer win?
+        if not self._flock and self.settle_s > 0:  # no lock here: did a racer win?
             time.sleep(self.settle_s)
             back = self.read()
             if not back or back.get("token") != self.token:
@@ -169,13 +190,14 @@ class Lease:
         while not self._stop.wait(self.ttl_s / 4):
             try:
                 with self._critical():
+                    if self._stop.is_set():  # released meanwhile: write nothing more
+                        return
                     current = self.read()
                     if current and current.get("token") != self.token:
                         self.lost = True
                     else:
-                        since = float((current or {}).get("since", since))
                         self._write(self._record(since))
-            except OSError as e:  # a flaky store: try again at the next beat
+            except Exception as e:  # a flaky store: try again at the next beat
                 log.warning("lease heartbeat failed: %s", e)
                 continue
             if self.lost:
@@ -185,10 +207,14 @@ class Lease:
                 os.kill(os.getpid(), signal.SIGINT)  # a real signal wakes a blocked wait
                 return
 
-    def release(self) -> None:
+    def stop_heartbeat(self) -> None:
+        """No more beats (nor a lost-lease interrupt): the run is winding down."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def release(self) -> None:
+        self.stop_heartbeat()
         with contextlib.suppress(OSError), self._critical():
             current = self.read()
             if current and current.get("token") == self.token:

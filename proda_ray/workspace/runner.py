@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -106,9 +107,11 @@ def stage_code_version(stage: Stage) -> str:
 
 def run_stage(
     ws: Workspace, stage: Stage, *, force: bool = False, show_progress: bool = True,
-    executor: Executor | None = None,
+    executor: Executor | None = None, guard: Callable[[], None] | None = None,
 ) -> StageRun:
-    """Bring ``stage`` up to date in ``ws``; see the module docstring for the rules."""
+    """Bring ``stage`` up to date in ``ws``; see the module docstring for the rules.
+    ``guard()`` runs just before the commit and may raise to stop it (the CLI's lease: a
+    run that lost its workspace to another commits nothing)."""
     t0 = time.perf_counter()
     fp, code, inputs, config = stage_fingerprint(ws, stage)
 
@@ -161,6 +164,8 @@ def run_stage(
         finished_at=StageManifest.now(),
     )
     payload = manifest.model_dump(mode="json")
+    if guard is not None:
+        guard()
     ws.write_json(earlier, payload)
     ws.write_json(manifest_path(stage.name), payload)  # the commit point
     return StageRun(manifest, "built", time.perf_counter() - t0)

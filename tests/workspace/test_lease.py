@@ -139,3 +139,21 @@ def test_a_holder_that_lost_its_lease_stops_its_run(tmp_path):
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
+
+
+def test_a_lease_that_cannot_be_read_is_not_a_free_workspace(tmp_path):
+    """A store error (here a directory where the lease file should be) is an error: a second
+    run must not take over a lease it could not see."""
+    ws = Workspace(tmp_path / "ws")
+    (tmp_path / "ws" / LEASE_FILE).mkdir(parents=True)
+    with pytest.raises(OSError):
+        Lease(ws, "proda spec").acquire()
+
+
+def test_a_foreign_or_garbled_lease_file_is_nobodys(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.makedirs()
+    for body in (b"[1, 2]", b"{not json", b'{"heartbeat": "soon", "ttl_s": "x"}'):
+        ws.write_bytes(LEASE_FILE, body)
+        with Lease(ws, "proda spec") as lease:
+            assert lease.read()["token"] == lease.token

@@ -128,3 +128,14 @@ def test_parquet_writers_commit_all_or_nothing(ws):
         raise RuntimeError("crash mid-shard")
     assert not ws.exists("w/c.parquet")
     assert ws.list_files("w") == ["w/a.parquet", "w/b.parquet"]
+
+
+def test_a_guard_that_raises_leaves_the_stage_uncommitted(ws):
+    """The CLI's lease guard: a run that lost its workspace commits nothing more."""
+    def lost() -> None:
+        raise RuntimeError("lost the workspace")
+
+    with pytest.raises(RuntimeError, match="lost the workspace"):
+        run_stage(ws, MakeNumbers(MakeConfig(n=2)), guard=lost)
+    assert not ws.exists("stages/make/manifest.json")
+    assert run_stage(ws, MakeNumbers(MakeConfig(n=2))).status == "built"  # and a rerun does

@@ -29,6 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from proda_ray.procs import alive, start_time, stat
 from proda_ray.workspace import Workspace
 
 GRACE_S = 10.0
@@ -127,7 +128,7 @@ class LocalJobs:
                 return "succeeded"
             return "cancelled" if rec.get("cancel_requested") else "failed"
         # the supervisor, or (if it died) the command it started, still in its group
-        if _alive(pid, rec.get("pid_started")) or (pid and _group_alive(pid)):
+        if alive(pid, rec.get("pid_started")) or (pid and _group_alive(pid)):
             return "running"
         return "cancelled" if rec.get("cancel_requested") else "failed"
 
@@ -179,7 +180,7 @@ class LocalJobs:
                 [sys.executable, "-m", "proda_ray.studio.jobs", str(d)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, env={**os.environ, "PRODA_STUDIO_JOB": job_id})
-            rec["pid"], rec["pid_started"] = proc.pid, _start_time(proc.pid)
+            rec["pid"], rec["pid_started"] = proc.pid, start_time(proc.pid)
             self._write(job_id, rec)
             # reap it in the background so it leaves no zombie while the server lives
             threading.Thread(target=proc.wait, daemon=True).start()
@@ -209,29 +210,10 @@ class LocalJobs:
 def _group_alive(pgid: int) -> bool:
     """Does any process of group ``pgid`` still run (zombies, waiting to be reaped, do not)?"""
     for proc in Path("/proc").glob("[0-9]*"):
-        fields = _stat(int(proc.name))
+        fields = stat(int(proc.name))
         if fields and fields[0] != "Z" and int(fields[2]) == pgid:
             return True
     return False
-
-
-def _stat(pid: int) -> list[str] | None:
-    """``/proc/<pid>/stat`` after the command name: state, ppid, pgrp, …"""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-    except OSError:
-        return None
-
-
-def _start_time(pid: int) -> str | None:
-    fields = _stat(pid)
-    return fields[19] if fields else None  # field 22 of stat: start time in clock ticks
-
-
-def _alive(pid: int | None, started: str | None) -> bool:
-    """Is ``pid`` still the process we started (same start time: not a reused pid)?"""
-    fields = _stat(pid) if pid else None
-    return bool(fields) and fields[0] != "Z" and (started is None or fields[19] == started)
 
 
 class RayJobs:

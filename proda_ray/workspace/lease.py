@@ -34,6 +34,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from proda_ray.procs import alive, start_time
 from proda_ray.workspace.storage import Workspace
 
 log = logging.getLogger(__name__)
@@ -48,25 +49,6 @@ class WorkspaceBusy(RuntimeError):
 
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
-
-
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (a pid reused by another process differs)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_alive(pid: int, started: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return started is None or _start_time(pid) in (None, started)
 
 
 class Lease:
@@ -90,7 +72,7 @@ class Lease:
     def _record(self, since: float | None = None) -> dict:
         now = time.time()
         return {"token": self.token, "command": self.command, "pid": os.getpid(),
-                "pid_start": _start_time(os.getpid()), "host": socket.gethostname(),
+                "pid_start": start_time(os.getpid()), "host": socket.gethostname(),
                 "since": since or now, "heartbeat": now, "ttl_s": self.ttl_s}
 
     def read(self) -> dict | None:
@@ -124,7 +106,7 @@ class Lease:
         except (TypeError, ValueError):  # not a lease this code wrote
             return False
         if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
-            return _pid_alive(rec["pid"], rec.get("pid_start"))
+            return alive(rec["pid"], rec.get("pid_start"))
         return True
 
     @staticmethod

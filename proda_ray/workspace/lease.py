@@ -78,14 +78,21 @@ class Lease:
     def read(self) -> dict | None:
         """The current lease, None when there is none. A store that cannot be read raises
         (OSError): not being able to see a lease is not the same as there being none."""
-        try:
-            raw = self.ws.read_bytes(LEASE_FILE)
-        except FileNotFoundError:
-            return None
-        try:
-            rec = json.loads(raw)
-        except ValueError:  # not a lease this code wrote: nobody's
-            return None
+        for attempt in range(3):
+            try:
+                raw = self.ws.read_bytes(LEASE_FILE)
+            except FileNotFoundError:
+                return None
+            try:
+                rec = json.loads(raw)
+                break
+            except ValueError:
+                # A store that shows a file being written as empty (or, like fsspec's memory
+                # store, shares one read cursor between threads) can hand back b"" for a
+                # whole lease: look again before calling it garbled.
+                if attempt == 2:
+                    return None  # not a lease this code wrote: nobody's
+                time.sleep(0.05)
         return rec if isinstance(rec, dict) else None
 
     def check(self) -> None:

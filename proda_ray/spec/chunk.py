@@ -127,6 +127,21 @@ def heading_text(text: str, block: Block) -> str:
     return text[block.start : block.end].lstrip("#").strip()
 
 
+_BOUNDARY = " \t\n\r"  # what both Python and BERT's pre-tokenizer call whitespace
+
+
+def _word_local(tok: Tokenizer) -> bool:
+    """Whether a span bounded by whitespace tokenizes alone exactly as it does inside its
+    document: WordPiece behind BERT's normalizer (per character) and a pre-tokenizer that
+    splits at whitespace, so no token crosses a whitespace boundary and none depends on what
+    lies beyond it. Byte-level BPE, SentencePiece and the like fold the leading space into a
+    token: their spans are encoded again."""
+    return (type(tok.model).__name__ == "WordPiece"
+            and type(tok.pre_tokenizer).__name__ in ("BertPreTokenizer", "Whitespace",
+                                                     "WhitespaceSplit")
+            and type(tok.normalizer).__name__ in ("BertNormalizer", "NoneType"))
+
+
 class _TokenIndex:
     """Token counts of any span of one document from a single tokenization pass."""
 
@@ -134,6 +149,18 @@ class _TokenIndex:
         enc = tok.encode(text, add_special_tokens=False)
         self.starts = [s for s, _ in enc.offsets]
         self.ends = [e for _, e in enc.offsets]
+        self.text = text
+        self.word_local = _word_local(tok)
+
+    def standalone(self, tok: Tokenizer, start: int, end: int) -> int:
+        """Tokens of ``text[start:end]`` encoded on its own. For a word-local tokenizer and a
+        span with whitespace (or the text's edge) on both sides, that is the span's count in
+        the document's single pass; otherwise the span is encoded again."""
+        t = self.text
+        if (self.word_local and (start == 0 or t[start - 1] in _BOUNDARY)
+                and (end == len(t) or t[end] in _BOUNDARY)):
+            return self.count(start, end)
+        return _count(tok, t[start:end])
 
     def count(self, start: int, end: int) -> int:
         lo = bisect.bisect_left(self.starts, start)
@@ -256,7 +283,7 @@ def chunk_text(
             j += 1
         while j - 1 > i and units[j - 1].heading_level:
             j -= 1  # a chunk never ends on a heading it could leave to the next one
-        j, n_tokens = _fit_standalone(text, tok, units, i, j, max_tokens)
+        j, n_tokens = _fit_standalone(idx, tok, units, i, j, max_tokens)
         start, end = units[i].start, units[j - 1].end
         chunks.append(Chunk(start, end, text[start:end], n_tokens, units[i].path))
         if j >= n:
@@ -272,7 +299,7 @@ def _count(tok: Tokenizer, s: str) -> int:
     return len(tok.encode(s, add_special_tokens=False).ids)
 
 
-def _fit_standalone(text: str, tok: Tokenizer, units: list[_Unit], i: int, j: int,
+def _fit_standalone(idx: _TokenIndex, tok: Tokenizer, units: list[_Unit], i: int, j: int,
                     budget: int) -> tuple[int, int]:
     """Shrink [i, j) until the chunk re-tokenized on its own fits the budget.
 
@@ -280,7 +307,7 @@ def _fit_standalone(text: str, tok: Tokenizer, units: list[_Unit], i: int, j: in
     90% of the budget, which absorbs the boundary effects of re-tokenizing a span alone.
     """
     while True:
-        n = _count(tok, text[units[i].start : units[j - 1].end])
+        n = idx.standalone(tok, units[i].start, units[j - 1].end)
         if n <= budget or j - 1 == i:
             return j, n
         j -= 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from proda_ray.spec.charclass import codepoints, is_alpha
+
 _STOPWORDS = {
     "en": "the of and to in is that for it as with was on are be by this which or from an at",
     "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als",
@@ -36,7 +38,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 def guess_language(text: str, sample_chars: int = 8000) -> str:
     """ISO 639-1 code, or ``und`` when the text has too little language in it."""
     sample = text[:sample_chars]
-    letters = sum(ch.isalpha() for ch in sample)
+    letters = int(is_alpha()[codepoints(sample)].sum())
     if letters < 20:
         return "und"
     for lang, rx in _SCRIPTS:

@@ -27,13 +27,11 @@ import itertools
 import re
 from collections import Counter
 
+import numpy as np
+
+from proda_ray.spec.charclass import LETTER, SPACE, codepoints, table
+
 _WORD = re.compile(r"\w+")
-_NON_LETTER = re.compile(r"[\W\d_]+")  # what is left after removing these is letters
-_SPACE = re.compile(r"\s+")
-
-
-def _letters(s: str) -> int:
-    return len(_NON_LETTER.sub("", s))
 
 
 def _ramp(x: float, bad: float, good: float) -> float:
@@ -45,15 +43,33 @@ def _ramp(x: float, bad: float, good: float) -> float:
 
 
 def quality_signals(text: str) -> dict[str, float]:
-    """Raw measurements of a text (see the table in the module docstring)."""
-    words = text.split()
-    n_words = len(words)
-    non_space = len(_SPACE.sub("", text)) or 1
-    alpha = _letters(text)
-    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    """Raw measurements of a text (see the table in the module docstring).
+
+    Character counts come from one pass over the code points with lookup tables (letters,
+    whitespace), per-line letter counts from a prefix sum, and repeated 5-grams from one
+    ``np.unique`` over word ids: the same numbers as counting line by line in Python
+    (``tests/spec/test_quality.py`` checks them against such a reference).
+    """
+    cps = codepoints(text)
+    letter = table(LETTER)[cps]
+    n_non_space = int(len(cps) - table(SPACE)[cps].sum())
+    words_n = len(text.split())  # split() and \s agree on whitespace: the words' characters
+    alpha = int(letter.sum())    # are exactly the non-space ones
+
+    raw = text.split("\n")
+    breaks = np.flatnonzero(cps == 10)
+    prefix = np.concatenate(([0], np.cumsum(letter, dtype=np.int64)))
+    line_letters = (prefix[np.append(breaks, len(cps))]
+                    - prefix[np.concatenate(([0], breaks + 1))]).tolist()
+    lines, lines_letters = [], []
+    for ln, n_letters in zip(raw, line_letters, strict=True):
+        stripped = ln.strip()
+        if stripped:
+            lines.append(stripped)
+            lines_letters.append(n_letters)  # stripping removes no letter
     line_counts = Counter(lines)
     dup_line_chars = sum(len(ln) * (c - 1) for ln, c in line_counts.items() if c > 1)
-    total_line_chars = sum(len(ln) for ln in lines) or 1
+    total_line_chars = sum(map(len, lines)) or 1
 
     lw = [w.lower() for w in _WORD.findall(text)]
     top_bigram = 0.0
@@ -61,36 +77,48 @@ def quality_signals(text: str) -> dict[str, float]:
     if len(lw) >= 10:
         bigrams = Counter(itertools.pairwise(lw))
         (a, b), c = bigrams.most_common(1)[0]
-        top_bigram = (len(a) + len(b)) * c / (sum(len(w) for w in lw) or 1) if c > 1 else 0.0
-        grams = [tuple(lw[i : i + 5]) for i in range(len(lw) - 4)]
-        counts = Counter(grams)
-        covered = [False] * len(lw)
-        for i, g in enumerate(grams):
-            if counts[g] > 1:
-                for k in range(i, i + 5):
-                    covered[k] = True
-        dup5 = sum(covered) / len(lw)
+        top_bigram = (len(a) + len(b)) * c / (sum(map(len, lw)) or 1) if c > 1 else 0.0
+        dup5 = _repeated_5gram_coverage(lw)
 
     in_code = False
     junk = considered = 0
-    for ln in lines:
+    for ln, n_letters in zip(lines, lines_letters, strict=True):
         if ln.startswith("```"):
             in_code = not in_code
             continue
         if in_code or "|" in ln:
             continue
         considered += 1
-        if _letters(ln) < 0.3 * len(ln.replace(" ", "")):
+        if n_letters < 0.3 * (len(ln) - ln.count(" ")):
             junk += 1
     return {
-        "n_words": float(n_words),
-        "alpha_ratio": alpha / non_space,
-        "mean_word_len": (sum(len(w) for w in words) / n_words) if n_words else 0.0,
+        "n_words": float(words_n),
+        "alpha_ratio": alpha / (n_non_space or 1),
+        "mean_word_len": n_non_space / words_n if words_n else 0.0,
         "dup_line_frac": dup_line_chars / total_line_chars,
         "top_bigram_frac": top_bigram,
         "dup_5gram_frac": dup5,
         "junk_line_frac": junk / considered if considered else 0.0,
     }
+
+
+def _repeated_5gram_coverage(words: list[str]) -> float:
+    """Share of the words that lie inside a word 5-gram occurring more than once."""
+    first: dict[str, int] = {}  # a word's id: the position where it first occurs
+    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.int64,
+                      count=len(words))
+    grams = np.lib.stride_tricks.sliding_window_view(ids, 5)
+    vocab = len(words)
+    if vocab ** 5 < 2**63:  # one exact integer key per 5-gram
+        keys = grams @ (vocab ** np.arange(5, dtype=np.int64))
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    else:
+        _, inverse, counts = np.unique(grams, axis=0, return_inverse=True, return_counts=True)
+    repeated = np.flatnonzero(counts[inverse.ravel()] > 1)
+    marks = np.zeros(len(words) + 1, dtype=np.int64)
+    marks[repeated] += 1  # gram positions are distinct, so plain fancy indexing adds
+    marks[repeated + 5] -= 1
+    return float((np.cumsum(marks[:-1]) > 0).sum() / len(words))
 
 
 def signal_scores(sig: dict[str, float]) -> dict[str, float]:

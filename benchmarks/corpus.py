@@ -1,10 +1,14 @@
 """Corpus ("spec") stage throughput: Ray with 1 and 2 workers vs a plain single process.
 
     python benchmarks/corpus.py [--corpus '../shared/corpora/openstax/*.jsonl.gz']
+                                [--datatrove PATH/TO/python-with-datatrove]
 
 The baseline calls the very same per-shard functions (spec/shards.py) in one process with
 pyarrow I/O and no Ray, so the difference between the columns is scheduling and Ray overhead,
-not different work. Prints a table and writes benchmarks/results/corpus.json.
+not different work. With ``--datatrove``, the same run also times datatrove's Gopher filters
+and its 4-stage MinHash dedup on the same files and cores (benchmarks/datatrove_peer.py, in
+that interpreter) against proda's quality pass and document near-dedup, one process each.
+Prints tables and writes benchmarks/results/corpus.json.
 """
 
 from __future__ import annotations
@@ -108,10 +112,63 @@ def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
     return t, c
 
 
+def components(cfg: SpecConfig, root: str) -> dict:
+    """proda's quality pass and document near-dedup alone, one process, from the baseline's
+    normalized documents: what datatrove's two pipelines do."""
+    from proda_ray.spec.chunk import chunk_text
+    from proda_ray.spec.dedup import exact_key, find_duplicates
+    from proda_ray.spec.minhash import MinHasher
+    from proda_ray.spec.quality import assess
+
+    ws = Workspace(root)
+    docs = pa.concat_tables([ws.read_parquet(f, columns=["doc_id", "text"])
+                             for f in ws.list_files("documents", suffix=".parquet")])
+    ids, texts = docs.column("doc_id").to_pylist(), docs.column("text").to_pylist()
+    d, ch, q = cfg.dedup, cfg.chunk, cfg.quality
+    t0 = time.perf_counter()
+    h = MinHasher(d.num_bands * d.rows_per_band, d.seed, d.shingle_words)
+    import numpy as np
+
+    sigs = np.stack([h.signature(t) for t in texts])
+    dups = find_duplicates(ids, [exact_key(t) for t in texts], sigs, d.num_bands,
+                           d.rows_per_band, d.jaccard_threshold)
+    near_dedup_s = time.perf_counter() - t0
+    tok = load_tokenizer(ch.tokenizer)
+    pieces = [p.text for t in texts for p in chunk_text(
+        t, tok, ch.max_tokens, ch.overlap_tokens, int(ch.section_fill * ch.max_tokens),
+        max_chars=ch.char_bound)]
+    t0 = time.perf_counter()
+    dropped = sum(assess(p, q.threshold, q.min_words)[2] is not None for p in pieces)
+    quality_s = time.perf_counter() - t0
+    return {"documents": len(ids), "near_dedup_s": near_dedup_s, "near_duplicates": len(dups),
+            "quality_s": quality_s, "quality_chunks": len(pieces), "quality_dropped": dropped}
+
+
+def peer(python: str, corpus: str, tmp: str, workers: int) -> dict:
+    """datatrove's pipelines in their own interpreter (see datatrove_peer.py)."""
+    import glob
+    import subprocess
+
+    files = sorted(glob.glob(corpus))
+    folder = os.path.dirname(files[0])
+    if any(os.path.dirname(f) != folder for f in files):
+        sys.exit("--datatrove needs the corpus files in one directory")
+    res = subprocess.run(
+        [python, str(Path(__file__).with_name("datatrove_peer.py")), "--data", folder,
+         "--glob", os.path.basename(corpus) if "*" in corpus else "*.jsonl.gz",
+         "--tmp", tmp, "--workers", str(workers)],
+        capture_output=True, text=True, check=False)
+    if res.returncode:
+        sys.exit(f"datatrove peer failed: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default=DEFAULT_CORPUS)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--datatrove", metavar="PYTHON",
+                   help="an interpreter with datatrove installed: time it in the same run")
     p.add_argument("--out", default=str(Path(__file__).with_name("results") / "corpus.json"))
     args = p.parse_args()
     cfg = SpecConfig(corpus=[args.corpus])
@@ -126,6 +183,12 @@ def main() -> int:
         t_base, c = baseline(cfg, f"{tmp}/baseline")
         results["runs"]["baseline"] = {"steps_s": t_base, "total_s": sum(t_base.values()),
                                        "chunks": c["chunks_kept"]}
+        if args.datatrove:
+            print("proda components (quality, near-dedup)…", file=sys.stderr)
+            results["components"] = components(cfg, f"{tmp}/baseline")
+            print(f"datatrove ({max(args.workers)} workers)…", file=sys.stderr)
+            results["datatrove"] = peer(args.datatrove, args.corpus, f"{tmp}/datatrove",
+                                        max(args.workers))
         import ray
 
         from proda_ray.runtime import ensure_ray
@@ -177,10 +240,33 @@ def main() -> int:
         print(f"{col}: {ratio:.2f}x the baseline's time · no-op rerun "
               f"{r[col]['noop_rerun_s']:.2f}s ({r[col]['noop_status']}) · chunks "
               f"{r[col]['chunks']} (baseline {r['baseline']['chunks']})")
+    if "datatrove" in results:
+        _print_peer(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _print_peer(results: dict) -> None:
+    comp, dt = results["components"], results["datatrove"]
+    n = comp["documents"]
+    rows = [("quality filtering", comp["quality_s"], dt["quality_s"],
+             f"proda: {comp['quality_chunks']} chunks scored, {comp['quality_dropped']} "
+             f"dropped; datatrove Gopher rep.+quality: kept {dt['quality_kept']} docs"),
+            ("near-dedup (documents)", comp["near_dedup_s"], dt["minhash_s"],
+             f"proda: {comp['near_duplicates']} duplicates; datatrove 4-stage "
+             f"MinHash: kept {dt['minhash_kept']}")]
+    ratios = {}
+    print(f"\nsame run, same cores: proda one process vs datatrove {dt['datatrove']} "
+          f"with {dt['workers']} tasks/workers ({n} documents)\n")
+    print(f"{'step':<24}{'proda s':>9}{'docs/s':>9}{'datatrove s':>13}{'docs/s':>9}"
+          f"{'ratio':>8}")
+    for name, ours, theirs, note in rows:
+        ratios[name] = theirs / ours
+        print(f"{name:<24}{ours:>9.2f}{n / ours:>9.0f}{theirs:>13.2f}{n / theirs:>9.0f}"
+              f"{theirs / ours:>7.1f}x   {note}")
+    results["peer_ratios"] = ratios
 
 
 if __name__ == "__main__":

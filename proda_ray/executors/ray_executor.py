@@ -98,8 +98,7 @@ class RayExecutor(Executor):
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
         if worker.holds_state:
             ds = ds.map_batches(_Actor, batch_size=1, **place,
-                                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size,
-                                                                  initial_size=size),
+                                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size),
                                 fn_constructor_args=(worker, args, ws, marker_dir))
         else:
             ds = ds.map_batches(_task, batch_size=1, **place,

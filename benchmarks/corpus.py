@@ -115,6 +115,8 @@ def baseline(cfg: SpecConfig, root: str) -> tuple[dict[str, float], Counter]:
 def components(cfg: SpecConfig, root: str) -> dict:
     """proda's quality pass and document near-dedup alone, one process, from the baseline's
     normalized documents: what datatrove's two pipelines do."""
+    import numpy as np
+
     from proda_ray.spec.chunk import chunk_text
     from proda_ray.spec.dedup import exact_key, find_duplicates
     from proda_ray.spec.minhash import MinHasher
@@ -127,8 +129,6 @@ def components(cfg: SpecConfig, root: str) -> dict:
     d, ch, q = cfg.dedup, cfg.chunk, cfg.quality
     t0 = time.perf_counter()
     h = MinHasher(d.num_bands * d.rows_per_band, d.seed, d.shingle_words)
-    import numpy as np
-
     sigs = np.stack([h.signature(t) for t in texts])
     dups = find_duplicates(ids, [exact_key(t) for t in texts], sigs, d.num_bands,
                            d.rows_per_band, d.jaccard_threshold)

@@ -3,7 +3,7 @@
 Runs in a separate environment that has datatrove installed (it is a peer we compare with,
 not a dependency of proda-ray):
 
-    python -m venv .dt && .dt/bin/pip install datatrove==0.10.1
+    python -m venv .dt && .dt/bin/pip install datatrove==0.10.1 orjson spacy
     .venv/bin/python benchmarks/corpus.py --datatrove .dt/bin/python
 
 Two pipelines, each timed from start to finish with ``tasks = workers = --workers``:
@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 
@@ -55,8 +56,7 @@ def main() -> int:
 
         return sum(sum(1 for _ in gzip.open(f, "rt")) for f in folder.glob("*.jsonl.gz"))
 
-    out: dict = {"datatrove": __import__("datatrove").__version__ if hasattr(
-        __import__("datatrove"), "__version__") else "0.10.1", "workers": n}
+    out: dict = {"datatrove": version("datatrove"), "workers": n}
     t0 = time.perf_counter()
     run([reader(), GopherRepetitionFilter(), GopherQualityFilter(),
          JsonlWriter(str(tmp / "quality"))], n, "quality")

@@ -20,13 +20,17 @@ def codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
+def _every_character() -> str:
+    """All code points in order, lone surrogates included: position i is chr(i)."""
+    return np.arange(_ALL, dtype=np.uint32).tobytes().decode("utf-32-le",
+                                                             errors="surrogatepass")
+
+
 @lru_cache(maxsize=8)
 def table(pattern: str) -> np.ndarray:
     """True at every code point that the one-character ``pattern`` matches."""
-    everything = np.arange(_ALL, dtype=np.uint32).tobytes().decode("utf-32-le",
-                                                                   errors="surrogatepass")
     hits = np.zeros(_ALL, dtype=bool)
-    hits[[m.start() for m in re.finditer(pattern, everything)]] = True
+    hits[[m.start() for m in re.finditer(pattern, _every_character())]] = True
     return hits
 
 
@@ -39,6 +43,4 @@ SPACE = r"\s"
 def is_alpha() -> np.ndarray:
     """``str.isalpha`` for every code point (built from the method itself: it differs from
     LETTER on about a thousand marks and signs)."""
-    everything = np.arange(_ALL, dtype=np.uint32).tobytes().decode("utf-32-le",
-                                                                   errors="surrogatepass")
-    return np.fromiter((c.isalpha() for c in everything), dtype=bool, count=_ALL)
+    return np.fromiter(map(str.isalpha, _every_character()), dtype=bool, count=_ALL)

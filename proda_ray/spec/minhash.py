@@ -61,7 +61,7 @@ def word_hashes(text: str) -> np.ndarray:
         prefix = np.zeros(len(cps) + 1, dtype=np.uint64)
         np.cumsum((cps.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=prefix[1:])
         # sum of c·P^(k - start) over the word; its length too, so "ab" and "ab\0" differ
-        h = (prefix[ends] - prefix[starts]) * inverse[starts[: len(ends)]]
+        h = (prefix[ends] - prefix[starts]) * inverse[starts]
         return _mix(h ^ (ends - starts).astype(np.uint64))
 
 
@@ -90,9 +90,7 @@ class MinHasher:
 
     def signature(self, text: str) -> np.ndarray:
         """uint32 signature of length ``num_perm`` (all-max for a text without words)."""
-        return self.signature_of(shingle_hashes(text, self.shingle_words))
-
-    def signature_of(self, hashes: np.ndarray) -> np.ndarray:
+        hashes = shingle_hashes(text, self.shingle_words)
         sig = np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for i in range(0, len(hashes), _BLOCK):

@@ -48,7 +48,7 @@ def quality_signals(text: str) -> dict[str, float]:
     Character counts come from one pass over the code points with lookup tables (letters,
     whitespace), per-line letter counts from a prefix sum, and repeated 5-grams from one
     ``np.unique`` over word ids: the same numbers as counting line by line in Python
-    (``tests/spec/test_quality.py`` checks them against such a reference).
+    (``tests/spec/test_vectorized_reference.py`` checks them against such a reference).
     """
     cps = codepoints(text)
     letter = table(LETTER)[cps]

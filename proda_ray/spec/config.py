@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from proda_ray.configmodel import ConfigModel
@@ -118,6 +120,19 @@ class DedupConfig(ConfigModel):
         "must reach this to count as near-duplicates.",
     )
     seed: int = Field(default=1, description="Seed of the MinHash permutations.")
+    distributed: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Where the global dedup runs: 'never' in one task (every signature in "
+        "one process), 'always' as Ray Data operations across the cluster (groupby on LSH "
+        "bands, pairs verified by joins: the same groups), 'auto' across the cluster once a "
+        "table has distributed_min_rows rows. Without Ray (the local executor) it is one "
+        "task.",
+    )
+    distributed_min_rows: int = Field(
+        default=5_000_000, ge=0,
+        description="Rows from which 'auto' dedups across the cluster (one task holds "
+        "~0.6 KB a row).",
+    )
 
 
 class DisciplineConfig(ConfigModel):

@@ -100,19 +100,22 @@ def find_duplicates(
     return dups
 
 
+def bucket_pairs(m: int, max_pairs: int) -> list[tuple[int, int]]:
+    """The pairs of a bucket's ``m`` members (in id order) that are compared.
+
+    All of them in a small bucket; in a big one (boilerplate shared by thousands of rows)
+    each member with a window of its next neighbours, which still joins them transitively.
+    """
+    window = m if m * (m - 1) // 2 <= max_pairs else max(1, max_pairs // m)
+    return [(a, b) for a in range(m) for b in range(a + 1, min(m, a + 1 + window))]
+
+
 def _verify_bucket(members: np.ndarray, sigs: np.ndarray, threshold: float, uf: _UnionFind,
                    max_pairs: int) -> None:
-    """Union members whose estimated Jaccard reaches the threshold.
-
-    Small buckets are compared pairwise; big ones (boilerplate shared by thousands of rows)
-    against a window of neighbours, which still joins them transitively.
-    """
-    m = len(members)
-    window = m if m * (m - 1) // 2 <= max_pairs else max(1, max_pairs // m)
-    for a in range(m):
-        for b in range(a + 1, min(m, a + 1 + window)):
-            i, j = int(members[a]), int(members[b])
-            if uf.find(i) == uf.find(j):
-                continue
-            if np.mean(sigs[i] == sigs[j]) >= threshold:
-                uf.union(i, j)
+    """Union the members whose estimated Jaccard reaches the threshold."""
+    for a, b in bucket_pairs(len(members), max_pairs):
+        i, j = int(members[a]), int(members[b])
+        if uf.find(i) == uf.find(j):  # already one group: comparing cannot change it
+            continue
+        if np.mean(sigs[i] == sigs[j]) >= threshold:
+            uf.union(i, j)

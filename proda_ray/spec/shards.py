@@ -215,10 +215,15 @@ def dedup_rows(table: pa.Table, id_col: str, cfg: SpecConfig) -> tuple[pa.Table,
         found = find_duplicates([ids[i] for i in unique], [keys[i] for i in unique], sigs,
                                 d.num_bands, d.rows_per_band, d.jaccard_threshold)
         rows += [{**dup.__dict__, "locator": None} for dup in found]
+    return duplicates_table(rows, len(ids))
+
+
+def duplicates_table(rows: list[dict], n_rows: int) -> tuple[pa.Table, dict]:
+    """The ``DUPLICATES`` table of dedup's drops and its report (counts by reason, groups)."""
     out = pa.Table.from_pylist(rows, schema=DUPLICATES)
     report = Counter(r["reason"] for r in rows)
     report["groups"] = len({r["kept_id"] for r in rows})
-    report["rows"] = len(ids)
+    report["rows"] = n_rows
     return out, dict(report)
 
 

@@ -38,6 +38,7 @@ from proda_ray.spec.shards import (
     Shard,
     chunk_shard,
     dedup_rows,
+    duplicates_table,
     finalize_chunks,
     plan_shards,
     read_shard,
@@ -104,7 +105,7 @@ class SpecStage(Stage[SpecConfig]):
         res = StageResult()
         res.counters["shards"] = len(shards)
         res.counters["workers"] = workers
-        scratch, files = ctx.scratch, ctx.files
+        files = ctx.files
         cfg_json = cfg.model_dump(mode="json")
 
         def timed(phase: str, fn):
@@ -118,13 +119,13 @@ class SpecStage(Stage[SpecConfig]):
         units = [s.to_row() for s in shards]
         s1 = timed("read", lambda: ctx.map_units("p1", units, _ReadShard, files, cfg_json))
         # 2. document dedup
-        doc_report = timed("dedup_documents", lambda: ctx.call(
-            _dedup, ws, scratch, "p1/docs", "doc_id", "doc_dups", cfg_json))
+        doc_report = timed("dedup_documents", lambda: self._dedup(
+            ctx, "p1/docs", "doc_id", "doc_dups", cfg_json))
         # 3. chunk + quality + disciplines
         s3 = timed("chunk", lambda: ctx.map_units("p3", units, _ChunkShard, files, cfg_json))
         # 4. chunk dedup
-        chunk_report = timed("dedup_chunks", lambda: ctx.call(
-            _dedup, ws, scratch, "p3/chunks", "chunk_id", "chunk_dups", cfg_json))
+        chunk_report = timed("dedup_chunks", lambda: self._dedup(
+            ctx, "p3/chunks", "chunk_id", "chunk_dups", cfg_json))
         # 5. finalize
         s5 = timed("finalize", lambda: ctx.map_units("p5", units, _FinalizeShard, files))
 
@@ -140,6 +141,31 @@ class SpecStage(Stage[SpecConfig]):
             "tokens": _token_stats(ws, ctx),
         }
         return res
+
+    def _dedup(self, ctx: StageContext, rel: str, id_col: str, out: str,
+               cfg_json: dict) -> dict:
+        """One step over every shard's narrow columns, or Ray Data operations across the
+        cluster (``dedup.distributed``): the same groups either way."""
+        ws, d = ctx.workspace, self.config.dedup
+        done = posixpath.join(ctx.scratch, f"{out}.done.json")
+        if ws.exists(done):
+            return ws.read_json(done)
+        across = d.distributed == "always" or (
+            d.distributed == "auto"
+            and sum(ws.count_rows(f) for f in ws.list_files(ctx.scratch, rel, suffix=".parquet"))
+            >= d.distributed_min_rows)
+        # the driver starts the Ray Data operations: a step task would hold a CPU they need
+        if across and _ray_running():
+            return _dedup_across(ws, ctx.scratch, rel, id_col, out, cfg_json)
+        return ctx.call(_dedup, ws, ctx.scratch, rel, id_col, out, cfg_json)
+
+
+def _ray_running() -> bool:
+    try:
+        import ray
+    except ImportError:
+        return False
+    return ray.is_initialized()
 
 
 class _ReadShard(UnitWorker):
@@ -246,8 +272,29 @@ def _dedup(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
         id_col: pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
         "minhash": pa.array([], pa.binary()), "locator": pa.array([], pa.string())})
     dups, report = dedup_rows(table, id_col, cfg)
+    report["backend"] = "one_task"
     ws.write_parquet(posixpath.join(scratch, f"{out}.parquet"), dups)
     ws.write_json(done, report)
+    return report
+
+
+def _dedup_across(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
+                  cfg_json: dict) -> dict:
+    """``_dedup`` as Ray Data operations (``spec.dedup_ray``): the same table and report."""
+    from proda_ray.spec.dedup_ray import find_duplicates_ray
+
+    d = SpecConfig.model_validate(cfg_json).dedup
+    files = [(f, posixpath.basename(f).removesuffix(".parquet"))
+             for f in ws.list_files(scratch, rel, suffix=".parquet")]
+    id_drops, found = find_duplicates_ray(
+        ws, files, id_col, enabled=d.enabled, num_bands=d.num_bands,
+        rows_per_band=d.rows_per_band, threshold=d.jaccard_threshold)
+    dups, report = duplicates_table(
+        id_drops + [{**dup.__dict__, "locator": None} for dup in found],
+        sum(ws.count_rows(f) for f, _ in files))
+    report["backend"] = "ray_data"
+    ws.write_parquet(posixpath.join(scratch, f"{out}.parquet"), dups)
+    ws.write_json(posixpath.join(scratch, f"{out}.done.json"), report)
     return report
 
 

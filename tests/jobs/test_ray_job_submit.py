@@ -1,4 +1,5 @@
-"""A real 2-node Ray cluster on loopback; the spec job submitted with `ray job submit`.
+"""A real 2-node Ray cluster on loopback: the spec job submitted with `ray job submit`, the
+Studio's Ray jobs, and the spec dedup run across both nodes.
 
 The cluster lives in its own PID namespace (``unshare --pid``): its ``ray stop --force`` can
 only reach its own processes, never the test session's shared local Ray (whose driver Ray
@@ -70,6 +71,9 @@ JOB=job2 submit
 # the Studio submits through the same job server (its own workspace: it forces a rebuild)
 {sys.executable} {REPO}/tests/studio_ray_check.py \
   {ws}-studio http://127.0.0.1:{dash} {out}/studio.json > {out}/studio.txt 2>&1
+# dedup across both nodes (Ray Data groupby + joins) against the single task
+(cd {REPO} && {sys.executable} -m tests.spec.dedup_cluster_check 127.0.0.1:{p} {ws}-dedup \
+  {out}/dedup.json > {out}/dedup.txt 2>&1)
 {RAY} stop --force > /dev/null 2>&1
 exit 0
 """
@@ -126,3 +130,15 @@ def test_the_studio_submits_ray_jobs_that_outlive_it(cluster):
     assert seen["done"]["state"] == "succeeded", seen["log"]
     assert "spec built" in seen["log"] and seen["spec_state"] == "fresh"
     assert seen["cancelled"] == "cancelled"
+
+
+def test_dedup_across_two_nodes_equals_one_task(cluster):
+    """``spec.dedup_ray`` on the two nodes: the single task's table and report exactly, on
+    planted exact, near, chained, windowed and repeated-id duplicates."""
+    _run, out, _ws, logs = cluster
+    assert (out / "dedup.json").exists(), logs.get("dedup.txt")
+    seen = json.loads((out / "dedup.json").read_text())
+    assert seen["live_nodes"] == 2
+    assert len(seen["task_nodes"]) == 2, seen["task_nodes"]  # its tasks ran on both
+    assert seen["equal"], seen
+    assert seen["report"]["near_duplicate"] > 100 and seen["report"]["exact_duplicate"] > 5

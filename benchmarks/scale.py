@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = a.docs
     res = {
         "documents": docs, "text_mb": mb, "files": counts["files"], "generate_s": gen_s,
+        "source": counts["source"],
         "workers": a.workers, "dedup_backend": {k: v.get("backend") for k, v in
                                                 m.report["dedup"].items()},
         "wall_s": wall, "steps_s": m.timings_s,
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     "memory_gb": psutil.virtual_memory().total / 2**30},
     }
     print(f"\nspec stage over {docs} synthetic documents ({mb:.0f} MB of text, "
-          f"{counts['files']} files), {a.workers} workers\n")
+          f"{counts['files']} files, made from {counts['source']}), {a.workers} workers\n")
     print(f"{'step':<16}{'s':>10}{'docs/s':>10}{'MB/s':>8}")
     for step in [*STEPS, "total (wall)"]:
         s = wall if step.startswith("total") else m.timings_s.get(step, 0.0)

@@ -56,6 +56,7 @@ class Pool:
     disciplines: list[Discipline]
     weights: list[int]  # paragraphs per discipline: how often each is drawn
     mean_chars: float
+    source: str  # what the paragraphs came from
 
 
 def load_pool(source: str) -> Pool:
@@ -93,7 +94,8 @@ def load_pool(source: str) -> Pool:
                         if w.isalpha() and len(w) > 3})
         d.vocab = words or ["term"]
     ds = [by[k] for k in sorted(by)]
-    return Pool(ds, [sum(len(doc) for doc in d.docs) for d in ds], chars / docs)
+    return Pool(ds, [sum(len(doc) for doc in d.docs) for d in ds], chars / docs,
+                f"{len(files)} files of {source}" if files else f"the bundled {BUNDLED.name}")
 
 
 def _perturb(para: str, d: Discipline, rng: random.Random) -> str:
@@ -190,7 +192,9 @@ def write_corpus(out: str | Path, docs: int, seed: int = 0, source: str = DEFAUL
     out.mkdir(parents=True, exist_ok=True)
     pool = load_pool(source)
     steps = plan(seed, docs)
-    counts = {"documents": docs, "chars": 0, "exact": 0, "near": 0, "related": 0, "files": 0}
+    counts = {"documents": docs, "chars": 0, "exact": 0, "near": 0, "related": 0, "files": 0,
+              "source": pool.source, "source_documents": sum(len(d.docs) for d in
+                                                            pool.disciplines)}
     with open(out / "truth.jsonl", "w") as truth:
         for start in range(0, docs, docs_per_file):
             name = out / f"part-{start // docs_per_file:05d}.jsonl.gz"

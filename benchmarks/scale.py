@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--dedup", default="auto", choices=["auto", "always", "never"])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
+    ap.add_argument("--keep-workspace", default=None,
+                    help="write the workspace here (kept) instead of a temporary directory; "
+                    "benchmarks/dedup_paths.py reads its staged run")
     a = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_ray(num_cpus=a.workers)
         cfg = SpecConfig(corpus=[str(corpus / "*.jsonl.gz")])
         cfg.dedup.distributed = a.dedup
-        ws = Workspace(f"{tmp}/ws")
+        ws = Workspace(a.keep_workspace or f"{tmp}/ws")
         print(f"spec stage, {a.workers} workers…", file=sys.stderr)
         with MemoryWatch() as mem:
             t0 = time.perf_counter()

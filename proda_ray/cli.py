@@ -136,7 +136,7 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
     registry, bring it up to date, print its lines; an expected error is one red line."""
     from proda_ray.pipeline import STAGES, build_stage
     from proda_ray.workspace import run_stage
-    from proda_ray.workspace.runner import missing_inputs
+    from proda_ray.workspace.runner import missing_inputs, pending
 
     try:  # the wrong order of stages is one line before Ray starts
         first = build_stage(names[0], cfg, **build)
@@ -149,10 +149,13 @@ def _run(ws: Workspace, cfg: ProjectConfig, names: list[str], *, address: str | 
     if missing:
         fail(f"{names[0]}: {missing}")
     with _session(ws, names[0], quiet) as live:
-        _start_ray(cfg, address)
+        ray_started = False  # Ray starts (2-4 s) only once a stage has work to do
         for name in names:
             try:
                 stage = first if name == names[0] else build_stage(name, cfg, **build)
+                if not ray_started and pending(ws, stage, force):
+                    _start_ray(cfg, address)
+                    ray_started = True
                 if not quiet:
                     console.print(f"[cyan]›[/cyan] {stage.name}: {STAGES[name].help}"
                                   f"{intro(stage)}", highlight=False)

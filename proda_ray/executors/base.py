@@ -100,6 +100,9 @@ class Executor(ABC):
     """Runs a stage's units and its one-off steps; owns the cluster, never the data."""
 
     name: ClassVar[str]
+    # whether a stage may start Ray Data operations from its driver (spec's dedup across the
+    # cluster): the Ray executor's cluster runs them; the local executor has none
+    ray_data: ClassVar[bool] = False
 
     def prepare(self, show_progress: bool) -> None:  # noqa: B027 - optional hook
         """Before a stage runs (e.g. progress bars on or off)."""

@@ -158,16 +158,16 @@ def find_duplicates_ray(ws: Workspace, files: list[tuple[str, str]], id_col: str
                         max_bucket_pairs: int = 200, partitions: int | None = None,
                         ) -> tuple[list[dict], list[Duplicate]]:
     """``(duplicate-id drops by locator, content duplicates)`` of the rows staged in
-    ``files`` (``(path, shard)`` pairs), as ``shards.dedup_rows`` finds them in one task."""
-    import ray
+    ``files`` (``(path, shard)`` pairs), as ``shards.dedup_rows`` finds them in one task.
+    ``partitions``: of each shuffle (the stage gives twice the cluster's workers)."""
+    import ray.data
 
     if not files:
         return [], []
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    p = partitions or max(2, 2 * cpus)
+    p = partitions or 4
     arrow = {"batch_format": "pyarrow"}
 
     rows = ray.data.from_items([{"path": f, "shard": s} for f, s in files],

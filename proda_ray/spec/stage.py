@@ -66,6 +66,7 @@ class SpecStage(Stage[SpecConfig]):
         self.workers = workers
         self.on_phase = on_phase or (lambda msg: log.info(msg))
         self._files = None
+        self._corpus_fp: str | None = None
 
     def resources(self) -> Resources:
         return Resources(num_cpus=1, max_concurrency=self.workers)
@@ -79,6 +80,11 @@ class SpecStage(Stage[SpecConfig]):
         self.files()  # a missing path, a glob matching nothing: one line, before Ray starts
 
     def external_inputs(self) -> dict[str, str]:
+        if self._corpus_fp is None:  # once per stage object: hash_contents reads every file
+            self._corpus_fp = self._corpus_fingerprint()
+        return {"corpus": self._corpus_fp}
+
+    def _corpus_fingerprint(self) -> str:
         h = hashlib.sha256()
         for f in self.files():
             # surrogateescape: a local name that is not UTF-8 (listed as undecodable_name)
@@ -94,7 +100,7 @@ class SpecStage(Stage[SpecConfig]):
                         h.update(block)
             else:
                 h.update(str(f.mtime_ns).encode())
-        return {"corpus": h.hexdigest()[:20]}
+        return h.hexdigest()[:20]
 
     # ------------------------------------------------------------------------------------
 
@@ -150,22 +156,20 @@ class SpecStage(Stage[SpecConfig]):
         done = posixpath.join(ctx.scratch, f"{out}.done.json")
         if ws.exists(done):
             return ws.read_json(done)
+        rows = sum(ws.count_rows(f) for f in ws.list_files(ctx.scratch, rel, suffix=".parquet"))
         across = d.distributed == "always" or (
-            d.distributed == "auto"
-            and sum(ws.count_rows(f) for f in ws.list_files(ctx.scratch, rel, suffix=".parquet"))
-            >= d.distributed_min_rows)
+            d.distributed == "auto" and rows >= d.distributed_min_rows)
         # the driver starts the Ray Data operations: a step task would hold a CPU they need
-        if across and _ray_running():
-            return _dedup_across(ws, ctx.scratch, rel, id_col, out, cfg_json)
+        if across and ctx.ray_data:
+            return _dedup_across(ws, ctx.scratch, rel, id_col, out, cfg_json,
+                                 2 * ctx.workers())
+        if rows <= INLINE_DEDUP_ROWS:  # a task's worker start would cost more (~1 s)
+            return _dedup(ws, ctx.scratch, rel, id_col, out, cfg_json)
         return ctx.call(_dedup, ws, ctx.scratch, rel, id_col, out, cfg_json)
 
 
-def _ray_running() -> bool:
-    try:
-        import ray
-    except ImportError:
-        return False
-    return ray.is_initialized()
+INLINE_DEDUP_ROWS = 50_000  # the driver's peak for the step: about 130 MB (2.7 KB a row)
+
 
 
 class _ReadShard(UnitWorker):
@@ -279,7 +283,7 @@ def _dedup(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
 
 
 def _dedup_across(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
-                  cfg_json: dict) -> dict:
+                  cfg_json: dict, partitions: int) -> dict:
     """``_dedup`` as Ray Data operations (``spec.dedup_ray``): the same table and report."""
     from proda_ray.spec.dedup_ray import find_duplicates_ray
 
@@ -288,7 +292,7 @@ def _dedup_across(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
              for f in ws.list_files(scratch, rel, suffix=".parquet")]
     id_drops, found = find_duplicates_ray(
         ws, files, id_col, enabled=d.enabled, num_bands=d.num_bands,
-        rows_per_band=d.rows_per_band, threshold=d.jaccard_threshold)
+        rows_per_band=d.rows_per_band, threshold=d.jaccard_threshold, partitions=partitions)
     dups, report = duplicates_table(
         id_drops + [{**dup.__dict__, "locator": None} for dup in found],
         sum(ws.count_rows(f) for f, _ in files))

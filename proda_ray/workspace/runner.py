@@ -100,6 +100,20 @@ def stage_fingerprint(ws: Workspace, stage: Stage) -> tuple[str, str, dict[str, 
     return fingerprint(stage.name, code, config, inputs), code, inputs, config
 
 
+def pending(ws: Workspace, stage: Stage, force: bool = False) -> bool:
+    """Whether ``run_stage`` would run ``stage`` (rather than find it up to date or restore
+    an earlier run): a command starts Ray only for a stage that is pending."""
+    if force:
+        return True
+    fp = stage_fingerprint(ws, stage)[0]
+    current = read_manifest(ws, stage.name)
+    if current and current.fingerprint == fp and _outputs_exist(ws, current):
+        return False
+    earlier = run_manifest_path(stage.name, fp)
+    return not (ws.exists(earlier) and _outputs_exist(
+        ws, StageManifest.model_validate(ws.read_json(earlier))))
+
+
 def stage_code_version(stage: Stage) -> str:
     """The hash of the stage module's import closure (plus any ``code_modules``)."""
     return closure_fingerprint(type(stage).__module__, *stage.code_modules)

@@ -163,6 +163,11 @@ class StageContext:
     def workers(self, requested: int | None = None) -> int:
         return self._executor().workers(requested)
 
+    @property
+    def ray_data(self) -> bool:
+        """Whether this run's executor has a Ray cluster for Ray Data operations."""
+        return self._executor().ray_data
+
     def table_info(self, table: str) -> TableInfo:
         rel = self.table_dir(table)
         files = self.workspace.list_files(rel, suffix=".parquet")

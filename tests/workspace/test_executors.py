@@ -129,6 +129,7 @@ def test_spec_stage_in_process_matches_ray(ray_local, tmp_path):
 
 STAGE_PACKAGES = ("spec", "knowledge", "tester", "builder", "compile", "evaluate", "debugger")
 RAY_TRAIN_IS_THE_API = {"compile/stage.py", "compile/report.py"}  # TorchTrainer, train.report
+RAY_DATA_IS_THE_API = {"spec/dedup_ray.py"}  # groupby and join across the cluster
 
 
 def test_no_stage_package_imports_ray():
@@ -140,11 +141,14 @@ def test_no_stage_package_imports_ray():
                          [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 if any(n == "ray" or n.startswith("ray.") for n in names):
                     found.add(str(path.relative_to(REPO / "proda_ray")))
-    assert found == RAY_TRAIN_IS_THE_API
-    # and there, only Ray Train
-    for rel in RAY_TRAIN_IS_THE_API:
+    assert found == RAY_TRAIN_IS_THE_API | RAY_DATA_IS_THE_API
+    # and there, only Ray Train / only Ray Data: no tasks, actors or cluster calls
+    for rel in RAY_TRAIN_IS_THE_API | RAY_DATA_IS_THE_API:
         src = (REPO / "proda_ray" / rel).read_text()
-        assert "ray.remote" not in src and "ray.data" not in src and "ray.get(" not in src
+        assert "ray.remote" not in src and "ray.get(" not in src and "ray.init" not in src
+        assert ("ray.data" in src) == (rel in RAY_DATA_IS_THE_API)
+    # a stage asks its context whether Ray Data is there; only the Ray executor says yes
+    assert RayExecutor.ray_data and not LocalExecutor.ray_data
 
 
 VERSIONS = """

@@ -82,10 +82,14 @@ def load_pool(source: str) -> Pool:
                 rec = json.loads(line)
                 add(str(rec.get("discipline_code") or "000"),
                     str(rec.get("discipline") or "unknown"), rec.get("text") or "")
-    if not files:  # no shared corpus: the bundled sample's plain-text files
+    if not files:  # no shared corpus: the bundled sample's plain-text files, whose names
+        # start with their discipline (as the taxonomy names it: the stage then tags them
+        # from metadata, as it does OpenStax, instead of embedding every document)
+        names = {n.lower().replace(" ", "_"): c for c, n in _taxonomy().items()}
         for p in sorted(BUNDLED.glob("*.*")):
-            if p.suffix in {".txt", ".md"}:
-                add(p.stem.split("_")[0], p.stem.split("_")[0],
+            name = next((n for n in names if p.stem.startswith(n)), None)
+            if p.suffix in {".txt", ".md"} and name:
+                add(names[name], name.replace("_", " ").title(),
                     p.read_text(encoding="utf-8", errors="replace"))
     if not by:
         raise SystemExit(f"no source text found in {source} or {BUNDLED}")
@@ -96,6 +100,14 @@ def load_pool(source: str) -> Pool:
     ds = [by[k] for k in sorted(by)]
     return Pool(ds, [sum(len(doc) for doc in d.docs) for d in ds], chars / docs,
                 f"{len(files)} files of {source}" if files else f"the bundled {BUNDLED.name}")
+
+
+def _taxonomy() -> dict[str, str]:
+    """code -> name of the spec stage's default taxonomy."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "proda_ray" / "resources" / "taxonomy.yaml"
+    return {str(d["code"]): d["name"] for d in yaml.safe_load(path.read_text())}
 
 
 def _perturb(para: str, d: Discipline, rng: random.Random) -> str:

@@ -39,11 +39,12 @@ STEPS = ["read", "dedup_documents", "chunk", "dedup_chunks", "finalize"]
 
 
 class MemoryWatch:
-    """Peak RSS by process role, sampled from a thread: the driver, and each Ray worker by
-    the task or actor its process title names at the time (``ray::_ChunkShard`` …)."""
+    """Peak RSS by process role, sampled from a thread: the driver, and each worker of the
+    driver's own local Ray by the task or actor its process title names at the time."""
 
     def __init__(self, interval: float = 0.5):
         self.interval, self.peak = interval, defaultdict(int)
+        self.private = defaultdict(int)  # RSS less shared pages (the object store's, libs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,21 +57,25 @@ class MemoryWatch:
         self._thread.join()
 
     def _run(self) -> None:
-        me = os.getpid()
+        me = psutil.Process()
         while not self._stop.wait(self.interval):
-            for p in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+            # this driver and its own local Ray's processes (gcs, raylet, and the workers
+            # under it): never another Ray's on the same machine
+            for p in [me, *me.children(recursive=True)]:
                 try:
-                    title = " ".join(p.info["cmdline"] or [])
-                    rss = p.info["memory_info"].rss
-                except (psutil.Error, AttributeError, TypeError):
+                    title = " ".join(p.cmdline())
+                    info = p.memory_info()
+                except psutil.Error:
                     continue
-                if p.info["pid"] == me:
+                rss, own = info.rss, info.rss - getattr(info, "shared", 0)
+                if p.pid == me.pid:
                     role = "driver"
                 elif title.startswith("ray::"):
                     role = _role(title)
                 else:
                     continue
                 self.peak[role] = max(self.peak[role], rss)
+                self.private[role] = max(self.private[role], own)
 
 
 def _role(title: str) -> str:
@@ -189,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 m.report["dedup"].items()},
         "wall_s": wall, "steps_s": m.timings_s,
         "peak_rss_mb": {k: v / 2**20 for k, v in sorted(mem.peak.items())},
+        "peak_private_mb": {k: v / 2**20 for k, v in sorted(mem.private.items())},
         "counters": {k: m.counters.get(k) for k in ("documents", "chunks", "shards")},
         "rejected": m.rejected, "dedup": m.report["dedup"], "planted": scores,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -203,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{step:<16}{s:>10.1f}{docs / s if s else 0:>10.0f}{mb / s if s else 0:>8.2f}")
     print("\npeak RSS (MB): " + ", ".join(f"{k} {v:.0f}"
                                           for k, v in res["peak_rss_mb"].items()))
+    print("peak RSS less shared pages (MB): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in res["peak_private_mb"].items()))
     print(f"kept {m.counters['documents']} documents, {m.counters['chunks']} chunks; "
           f"dedup backend {res['dedup_backend']}")
     print(f"planted duplicates: {scores['planted']} ({counts['exact']} exact, "

@@ -176,7 +176,7 @@ def test_spec_runs_on_the_cpu_node(placed):
     work = _new_work(out, "spec", "start")
     assert work, "the spec stage left no task in Ray's state"
     assert {w["kind"] for w in work} == {"cpu"}, [(w["name"], w["kind"]) for w in work]
-    assert any("_task" in w["name"] for w in work)  # its units
+    assert any("_unit_task" in w["name"] for w in work)  # its units (the executor's tasks)
     m = json.loads((ws / "stages" / "spec" / "manifest.json").read_text())
     assert m["cluster"]["nodes"] == 3 and m["cluster"]["node_kinds"] is True
 
@@ -197,7 +197,7 @@ def test_evaluation_replicas_run_on_the_inference_node(placed):
     out, _ws, logs = placed
     _ok(out, "eval", logs)
     work = _new_work(out, "eval", "train")
-    engines = [w for w in work if "_Actor" in w["name"] or "_task" in w["name"]]
+    engines = [w for w in work if "_UnitActor" in w["name"] or "_unit_task" in w["name"]]
     assert engines, [(w["name"], w["kind"]) for w in work]
     assert {w["kind"] for w in engines} == {"inference"}
     # nothing of eval's ran on the train node

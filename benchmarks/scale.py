@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -130,15 +130,8 @@ def planted_scores(ws: Workspace, manifest, truth_path: Path, threshold: float) 
             "missed": missed,
             "wrong": [{"id": d, "kept": k} for d, k in pred.items()
                       if truth.get(d, d) != truth.get(k, k)][:50],
-            "other_rejections": {k: v for k, v in _count(rej).items()
+            "other_rejections": {k: v for k, v in Counter(r["reason"] for r in rej).items()
                                  if k not in ("exact_duplicate", "near_duplicate")}}
-
-
-def _count(rows: list[dict]) -> dict:
-    out: dict[str, int] = defaultdict(int)
-    for r in rows:
-        out[r["reason"]] += 1
-    return dict(out)
 
 
 def main(argv: list[str] | None = None) -> int:

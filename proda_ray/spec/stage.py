@@ -161,7 +161,7 @@ class SpecStage(Stage[SpecConfig]):
             d.distributed == "auto" and rows >= d.distributed_min_rows)
         # the driver starts the Ray Data operations: a step task would hold a CPU they need
         if across and ctx.ray_data:
-            return _dedup_across(ws, ctx.scratch, rel, id_col, out, cfg_json,
+            return _dedup_across(ws, ctx.scratch, rel, id_col, out, cfg_json, rows,
                                  2 * ctx.workers())
         if rows <= INLINE_DEDUP_ROWS:  # a task's worker start would cost more (~1 s)
             return _dedup(ws, ctx.scratch, rel, id_col, out, cfg_json)
@@ -283,7 +283,7 @@ def _dedup(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
 
 
 def _dedup_across(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
-                  cfg_json: dict, partitions: int) -> dict:
+                  cfg_json: dict, rows: int, partitions: int) -> dict:
     """``_dedup`` as Ray Data operations (``spec.dedup_ray``): the same table and report."""
     from proda_ray.spec.dedup_ray import find_duplicates_ray
 
@@ -294,8 +294,7 @@ def _dedup_across(ws: Workspace, scratch: str, rel: str, id_col: str, out: str,
         ws, files, id_col, enabled=d.enabled, num_bands=d.num_bands,
         rows_per_band=d.rows_per_band, threshold=d.jaccard_threshold, partitions=partitions)
     dups, report = duplicates_table(
-        id_drops + [{**dup.__dict__, "locator": None} for dup in found],
-        sum(ws.count_rows(f) for f, _ in files))
+        id_drops + [{**dup.__dict__, "locator": None} for dup in found], rows)
     report["backend"] = "ray_data"
     ws.write_parquet(posixpath.join(scratch, f"{out}.parquet"), dups)
     ws.write_json(posixpath.join(scratch, f"{out}.done.json"), report)

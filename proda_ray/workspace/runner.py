@@ -100,18 +100,25 @@ def stage_fingerprint(ws: Workspace, stage: Stage) -> tuple[str, str, dict[str, 
     return fingerprint(stage.name, code, config, inputs), code, inputs, config
 
 
+def _finished_run(ws: Workspace, stage: Stage, fp: str) -> tuple[StageManifest, str] | None:
+    """The committed run of fingerprint ``fp`` whose outputs still exist, as ``(manifest,
+    "up-to-date")`` when it is the current one or ``(manifest, "restored")`` when an earlier
+    run can be restored; None when the stage has to run."""
+    current = read_manifest(ws, stage.name)
+    if current and current.fingerprint == fp and _outputs_exist(ws, current):
+        return current, "up-to-date"
+    earlier = run_manifest_path(stage.name, fp)
+    if ws.exists(earlier):
+        manifest = StageManifest.model_validate(ws.read_json(earlier))
+        if _outputs_exist(ws, manifest):
+            return manifest, "restored"
+    return None
+
+
 def pending(ws: Workspace, stage: Stage, force: bool = False) -> bool:
     """Whether ``run_stage`` would run ``stage`` (rather than find it up to date or restore
     an earlier run): a command starts Ray only for a stage that is pending."""
-    if force:
-        return True
-    fp = stage_fingerprint(ws, stage)[0]
-    current = read_manifest(ws, stage.name)
-    if current and current.fingerprint == fp and _outputs_exist(ws, current):
-        return False
-    earlier = run_manifest_path(stage.name, fp)
-    return not (ws.exists(earlier) and _outputs_exist(
-        ws, StageManifest.model_validate(ws.read_json(earlier))))
+    return force or _finished_run(ws, stage, stage_fingerprint(ws, stage)[0]) is None
 
 
 def stage_code_version(stage: Stage) -> str:
@@ -129,18 +136,14 @@ def run_stage(
     t0 = time.perf_counter()
     fp, code, inputs, config = stage_fingerprint(ws, stage)
 
-    current = read_manifest(ws, stage.name)
-    if not force and current and current.fingerprint == fp and _outputs_exist(ws, current):
+    found = None if force else _finished_run(ws, stage, fp)
+    if found and found[1] == "up-to-date":
         log.info("%s: up to date (fingerprint %s)", stage.name, fp)
-        return StageRun(current, "up-to-date", time.perf_counter() - t0)
-
-    earlier = run_manifest_path(stage.name, fp)
-    if not force and ws.exists(earlier):
-        manifest = StageManifest.model_validate(ws.read_json(earlier))
-        if _outputs_exist(ws, manifest):
-            ws.write_json(manifest_path(stage.name), manifest.model_dump(mode="json"))
-            log.info("%s: restored earlier run %s", stage.name, fp)
-            return StageRun(manifest, "restored", time.perf_counter() - t0)
+        return StageRun(found[0], "up-to-date", time.perf_counter() - t0)
+    if found:
+        ws.write_json(manifest_path(stage.name), found[0].model_dump(mode="json"))
+        log.info("%s: restored earlier run %s", stage.name, fp)
+        return StageRun(found[0], "restored", time.perf_counter() - t0)
 
     if executor is None:
         from proda_ray.executors import RayExecutor
@@ -180,7 +183,7 @@ def run_stage(
     payload = manifest.model_dump(mode="json")
     if guard is not None:
         guard()
-    ws.write_json(earlier, payload)
+    ws.write_json(run_manifest_path(stage.name, fp), payload)
     ws.write_json(manifest_path(stage.name), payload)  # the commit point
     return StageRun(manifest, "built", time.perf_counter() - t0)
 
